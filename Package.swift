@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings every Bindery Swift target shares: Swift 6 mode is the package default;
+/// `ExistentialAny` makes every existential visible at the point of use.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Bindery",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "bindery", targets: ["bindery"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        // C shim: OpenSSL 3 from the system (libssl-dev), with static inline wrappers for its macros.
+        .target(
+            name: "COpenSSL",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+
+        // Build-time tool and plugin that embed Migrations/*.sql into BinderyStore.
+        .executableTarget(name: "EmbedMigrations", swiftSettings: strictSettings),
+        .plugin(
+            name: "EmbedMigrationsPlugin",
+            capability: .buildTool(),
+            dependencies: ["EmbedMigrations"],
+            path: "Sources/EmbedMigrationsPlugin"
+        ),
+
+        .target(
+            name: "BinderyStore",
+            dependencies: [
+                "COpenSSL",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings,
+            plugins: ["EmbedMigrationsPlugin"]
+        ),
+
+        .executableTarget(
+            name: "bindery",
+            dependencies: [
+                "BinderyStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // Benchmark and torture drivers (`make bench`, crash tests); not shipped.
+        .executableTarget(
+            name: "bindery-bench",
+            dependencies: [
+                "BinderyStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/BinderyBench",
+            swiftSettings: strictSettings
+        ),
+
+        .testTarget(
+            name: "BinderyStoreTests",
+            dependencies: ["BinderyStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,80 @@
+import Foundation
+import GRDB
+
+/// The append-only, hash-chained audit history.
+public enum AuditChain {
+    /// The `prev_hash` of the first event.
+    public static let genesisHash = Data(count: 32)
+
+    /// Appends `record` as the next event, inside the caller's transaction, so a change
+    /// and its audit event commit (or roll back) together.
+    @discardableResult
+    public static func append(_ record: AuditRecord, in db: Database, at time: String = Timestamp.now()) throws -> AuditEvent {
+        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        let seq = (head?["seq"] as Int? ?? 0) + 1
+        let previousHash: Data = head?["hash"] ?? genesisHash
+        let hash = AuditEvent.computeHash(previousHash: previousHash, seq: seq, time: time, record: record)
+        try db.execute(
+            sql: """
+                INSERT INTO audit_events (seq, time, actor_identity, actor_role, remote_address, request_id,
+                    action, resource_type, resource_id, outcome, http_status, before_json, after_json, prev_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [seq, time, record.actor.identity, record.actor.role, record.actor.remoteAddress, record.requestID,
+                        record.action, record.resourceType, record.resourceID, record.outcome.rawValue, record.httpStatus,
+                        record.before, record.after, previousHash, hash]
+        )
+        return AuditEvent(seq: seq, time: time, record: record, previousHash: previousHash, hash: hash)
+    }
+
+    /// The result of walking the chain.
+    public struct Verification: Sendable, Equatable {
+        /// True when every event links to its predecessor and its hash matches its contents.
+        public var isValid: Bool
+        /// Events checked (all of them when valid; those before the break otherwise).
+        public var events: Int
+        /// The last verified event's hash, hex (the genesis hash for an empty chain).
+        public var head: String
+        /// The first event that does not verify.
+        public var firstBrokenSeq: Int?
+        /// Why it does not verify.
+        public var reason: String?
+    }
+
+    /// Walks the chain in `seq` order, reading it in pages so memory stays flat.
+    public static func verify(in db: Database) throws -> Verification {
+        var expectedSeq = 1
+        var previousHash = genesisHash
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_events ORDER BY seq")
+        while let row = try cursor.next() {
+            let event = AuditEvent(row: row)
+            func broken(_ reason: String) -> Verification {
+                Verification(isValid: false, events: expectedSeq - 1, head: previousHash.hexString,
+                             firstBrokenSeq: event.seq == expectedSeq ? event.seq : expectedSeq, reason: reason)
+            }
+            if event.seq != expectedSeq {
+                return broken("expected seq \(expectedSeq), found \(event.seq): events are missing")
+            }
+            if event.previousHash != previousHash {
+                return broken("prev_hash does not match the hash of seq \(expectedSeq - 1)")
+            }
+            let recomputed = AuditEvent.computeHash(previousHash: previousHash, seq: event.seq, time: event.time, record: event.record)
+            if recomputed != event.hash {
+                return broken("hash does not match the event's contents: the event was altered")
+            }
+            previousHash = event.hash
+            expectedSeq += 1
+        }
+        return Verification(isValid: true, events: expectedSeq - 1, head: previousHash.hexString, firstBrokenSeq: nil, reason: nil)
+    }
+
+    /// The event at `seq`, if any.
+    public static func event(seq: Int, in db: Database) throws -> AuditEvent? {
+        try Row.fetchOne(db, sql: "SELECT * FROM audit_events WHERE seq = ?", arguments: [seq]).map(AuditEvent.init(row:))
+    }
+
+    /// The highest `seq` (0 for an empty chain).
+    public static func headSeq(in db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM audit_events") ?? 0
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+
+/// Reads and writes VMs. Every write appends its audit event in the same transaction.
+public enum VMRepository {
+    /// Inserts a VM with its memory regions and audits it as `vm.create`.
+    public static func create(_ spec: VMSpec, id: String = "vm-" + UUID().uuidString.lowercased(),
+                              actor: AuditActor, requestID: String? = nil, in db: Database) throws -> VMRecord {
+        let now = Timestamp.now()
+        let labels = String(decoding: try JSONEncoder.sorted.encode(spec.labels), as: UTF8.self)
+        do {
+            try db.execute(
+                sql: "INSERT INTO vms (id, name, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [id, spec.name, labels, now, now]
+            )
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw StoreError.conflict(resourceType: "vm", field: "name", value: spec.name)
+        }
+        for (position, region) in spec.memory.enumerated() {
+            try db.execute(
+                sql: """
+                    INSERT INTO vm_memory_regions (vm_id, position, guest_address, size, backing_path, backing_offset)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [id, position, Int64(bitPattern: region.guestAddress), Int64(bitPattern: region.size),
+                            region.backingPath, Int64(bitPattern: region.backingOffset)]
+            )
+        }
+        let record = try fetch(id: id, in: db)!
+        try AuditChain.append(
+            AuditRecord(actor: actor, requestID: requestID, action: "vm.create", resourceType: "vm",
+                        resourceID: id, outcome: .success, httpStatus: 201, after: record.auditJSON),
+            in: db, at: now
+        )
+        return record
+    }
+
+    /// The VM with `id`, if it exists.
+    public static func fetch(id: String, in db: Database) throws -> VMRecord? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM vms WHERE id = ?", arguments: [id]) else { return nil }
+        return try record(from: row, in: db)
+    }
+
+    /// Up to `limit` VMs with ids after `after`, in id order (keyset pagination).
+    public static func list(after: String? = nil, limit: Int, in db: Database) throws -> [VMRecord] {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT * FROM vms WHERE id > ? ORDER BY id LIMIT ?", arguments: [after ?? "", limit]
+        )
+        return try rows.map { try record(from: $0, in: db) }
+    }
+
+    private static func record(from row: Row, in db: Database) throws -> VMRecord {
+        let id: String = row["id"]
+        let regions = try Row.fetchAll(
+            db, sql: "SELECT * FROM vm_memory_regions WHERE vm_id = ? ORDER BY position", arguments: [id]
+        ).map { region in
+            MemoryRegion(
+                guestAddress: UInt64(bitPattern: region["guest_address"] as Int64),
+                size: UInt64(bitPattern: region["size"] as Int64),
+                backingPath: region["backing_path"],
+                backingOffset: UInt64(bitPattern: region["backing_offset"] as Int64)
+            )
+        }
+        let labelsText: String = row["labels"]
+        let labels = try JSONDecoder().decode([String: String].self, from: Data(labelsText.utf8))
+        return VMRecord(
+            id: id,
+            spec: VMSpec(name: row["name"], labels: labels, memory: regions),
+            meta: ResourceMeta(generation: row["generation"], resourceVersion: row["resource_version"],
+                               createdAt: row["created_at"], updatedAt: row["updated_at"]),
+            phase: row["phase"],
+            observedGeneration: row["observed_generation"]
+        )
+    }
+}
+
+extension JSONEncoder {
+    /// An encoder with sorted keys, for stable stored JSON.
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}

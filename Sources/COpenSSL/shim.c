@@ -1,0 +1,2 @@
+// Intentionally small: the wrappers live in include/COpenSSL.h as static inline functions.
+#include "COpenSSL.h"

@@ -1,0 +1,114 @@
+@testable import BinderyStore
+import GRDB
+import XCTest
+
+final class AuditChainTests: XCTestCase {
+    private func record(_ n: Int) -> AuditRecord {
+        AuditRecord(actor: AuditActor(identity: "spiffe://test/\(n)", role: "admin", remoteAddress: "127.0.0.1"),
+                    requestID: "req-\(n)", action: "vm.create", resourceType: "vm", resourceID: "vm-\(n)",
+                    outcome: .success, httpStatus: 201, before: nil, after: "{\"n\":\(n)}")
+    }
+
+    private func makeStoreWithEvents(_ count: Int) async throws -> Store {
+        let store = try Store(dataDirectory: try makeScratchDirectory(self))
+        for n in 1...count {
+            let record = record(n)
+            _ = try await store.write { db in try AuditChain.append(record, in: db) }
+        }
+        return store
+    }
+
+    func testAppendedEventsChainAndVerify() async throws {
+        let store = try await makeStoreWithEvents(5)
+        let (verification, first, second) = try await store.read { db in
+            (try AuditChain.verify(in: db), try AuditChain.event(seq: 1, in: db)!, try AuditChain.event(seq: 2, in: db)!)
+        }
+        XCTAssertTrue(verification.isValid)
+        XCTAssertEqual(verification.events, 5)
+        XCTAssertEqual(first.previousHash, AuditChain.genesisHash)
+        XCTAssertEqual(second.previousHash, first.hash)
+        XCTAssertEqual(first.record, record(1))
+        XCTAssertEqual(first.hash, AuditEvent.computeHash(previousHash: AuditChain.genesisHash, seq: 1, time: first.time, record: record(1)))
+    }
+
+    func testEmptyChainVerifies() throws {
+        let store = try Store(dataDirectory: try makeScratchDirectory(self))
+        let verification = try store.pool.read { db in try AuditChain.verify(in: db) }
+        XCTAssertEqual(verification, .init(isValid: true, events: 0, head: AuditChain.genesisHash.hexString, firstBrokenSeq: nil, reason: nil))
+    }
+
+    func testTriggersRefuseUpdateAndDelete() async throws {
+        let store = try await makeStoreWithEvents(2)
+        for sql in ["UPDATE audit_events SET actor_identity = 'mallory' WHERE seq = 1", "DELETE FROM audit_events WHERE seq = 2"] {
+            do {
+                try await store.pool.write { db in try db.execute(sql: sql) }
+                XCTFail("\(sql) must be refused")
+            } catch {
+                XCTAssertTrue("\(error)".contains("append-only"), "\(error)")
+            }
+        }
+    }
+
+    func testAlteredEventIsDetectedAtItsSeq() async throws {
+        let store = try await makeStoreWithEvents(6)
+        try await store.pool.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_events_no_update")
+            try db.execute(sql: "UPDATE audit_events SET actor_identity = 'mallory' WHERE seq = 4")
+        }
+        let verification = try await store.pool.read { db in try AuditChain.verify(in: db) }
+        XCTAssertFalse(verification.isValid)
+        XCTAssertEqual(verification.firstBrokenSeq, 4)
+        XCTAssertEqual(verification.events, 3)
+        XCTAssertTrue(verification.reason!.contains("altered"))
+    }
+
+    func testRewrittenHashIsDetectedAtTheNextSeq() async throws {
+        // An attacker who alters seq 2 and recomputes its hash breaks the link from seq 3.
+        let store = try await makeStoreWithEvents(4)
+        try await store.pool.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_events_no_update")
+            let event = try AuditChain.event(seq: 2, in: db)!
+            var forged = event.record
+            forged.actor.identity = "mallory"
+            let hash = AuditEvent.computeHash(previousHash: event.previousHash, seq: 2, time: event.time, record: forged)
+            try db.execute(sql: "UPDATE audit_events SET actor_identity = 'mallory', hash = ? WHERE seq = 2", arguments: [hash])
+        }
+        let verification = try await store.pool.read { db in try AuditChain.verify(in: db) }
+        XCTAssertEqual(verification.firstBrokenSeq, 3)
+    }
+
+    func testDeletedEventIsDetected() async throws {
+        let store = try await makeStoreWithEvents(5)
+        try await store.pool.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_events_no_delete")
+            try db.execute(sql: "DELETE FROM audit_events WHERE seq = 3")
+        }
+        let verification = try await store.pool.read { db in try AuditChain.verify(in: db) }
+        XCTAssertEqual(verification.firstBrokenSeq, 3)
+        XCTAssertTrue(verification.reason!.contains("missing"))
+    }
+
+    func testChangeAndAuditEventRollBackTogether() async throws {
+        let store = try Store(dataDirectory: try makeScratchDirectory(self))
+        _ = try await store.write { db in try VMRepository.create(VMSpec(name: "a"), actor: AuditActor(identity: "t"), in: db) }
+        do {
+            _ = try await store.write { db in try VMRepository.create(VMSpec(name: "a"), actor: AuditActor(identity: "t"), in: db) }
+            XCTFail("a duplicate name must be refused")
+        } catch let error as StoreError {
+            XCTAssertEqual(error, .conflict(resourceType: "vm", field: "name", value: "a"))
+        }
+        let (vms, events) = try await store.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM vms")!, try AuditChain.headSeq(in: db))
+        }
+        XCTAssertEqual(vms, 1)
+        XCTAssertEqual(events, 1)
+    }
+
+    func testCanonicalBytesEscapeAndOrderFields() {
+        let record = AuditRecord(actor: AuditActor(identity: "a\"b\n"), action: "x", resourceType: "vm", outcome: .denied)
+        let text = String(decoding: AuditEvent.canonicalBytes(seq: 9, time: "t", record: record), as: UTF8.self)
+        XCTAssertEqual(text, #"{"action":"x","actorIdentity":"a\"b\n","actorRole":null,"after":null,"before":null,"httpStatus":null,"outcome":"denied","remoteAddress":null,"requestId":null,"resourceId":null,"resourceType":"vm","seq":9,"time":"t"}"#)
+        let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        XCTAssertEqual(parsed?["actorIdentity"] as? String, "a\"b\n")
+    }
+}

@@ -1,0 +1,92 @@
+@testable import BinderyStore
+import GRDB
+import XCTest
+
+final class MigratorTests: XCTestCase {
+    func testFreshDatabaseAppliesEveryEmbeddedMigration() throws {
+        let directory = try makeScratchDirectory(self)
+        let store = try Store(dataDirectory: directory)
+        let embedded = try Migration.embedded()
+        XCTAssertFalse(embedded.isEmpty)
+        let recorded = try store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT version, sha256 FROM bindery_migrations ORDER BY version")
+        }
+        XCTAssertEqual(recorded.map { $0["version"] as Int }, embedded.map(\.version))
+        XCTAssertEqual(recorded.map { $0["sha256"] as String }, embedded.map(\.sha256))
+        let tables = try store.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        for table in ["vms", "vm_memory_regions", "devices", "bindings", "host_pasids", "operations",
+                      "idempotency_keys", "audit_events"] {
+            XCTAssertTrue(tables.contains(table), "missing table \(table)")
+        }
+    }
+
+    func testPragmasGiveDurability() throws {
+        let store = try Store(dataDirectory: try makeScratchDirectory(self))
+        try store.pool.write { db in
+            XCTAssertEqual(try String.fetchOne(db, sql: "PRAGMA journal_mode"), "wal")
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA synchronous"), 2, "synchronous must be FULL (2)")
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA foreign_keys"), 1)
+        }
+    }
+
+    func testRerunIsANoOp() throws {
+        let directory = try makeScratchDirectory(self)
+        _ = try Store(dataDirectory: directory)
+        let store = try Store(dataDirectory: directory)
+        let outcome = try Migrator().migrate(store.pool)
+        XCTAssertEqual(outcome.applied, [])
+        XCTAssertEqual(outcome.alreadyApplied, try Migration.embedded().map(\.fileName))
+    }
+
+    func testEditedAppliedMigrationIsRefusedNamingTheFile() throws {
+        let path = try makeScratchDirectory(self) + "/db.sqlite"
+        let original = Migration(version: 1, name: "first", sql: "CREATE TABLE a (x INTEGER);")
+        _ = try Store(path: path, migrator: Migrator(migrations: [original]))
+        let edited = Migration(version: 1, name: "first", sql: "CREATE TABLE a (x INTEGER, y TEXT);")
+        XCTAssertThrowsError(try Store(path: path, migrator: Migrator(migrations: [edited]))) { error in
+            guard case let StoreError.editedMigration(file, recorded, embedded) = error else {
+                return XCTFail("expected editedMigration, got \(error)")
+            }
+            XCTAssertEqual(file, "0001_first.sql")
+            XCTAssertEqual(recorded, original.sha256)
+            XCTAssertEqual(embedded, edited.sha256)
+            XCTAssertTrue("\(error)".contains("0001_first.sql"))
+        }
+    }
+
+    func testDatabaseFromANewerBinaryIsRefused() throws {
+        let path = try makeScratchDirectory(self) + "/db.sqlite"
+        let first = Migration(version: 1, name: "first", sql: "CREATE TABLE a (x INTEGER);")
+        let second = Migration(version: 2, name: "second", sql: "CREATE TABLE b (x INTEGER);")
+        _ = try Store(path: path, migrator: Migrator(migrations: [first, second]))
+        XCTAssertThrowsError(try Store(path: path, migrator: Migrator(migrations: [first]))) { error in
+            XCTAssertEqual(error as? StoreError, .databaseNewerThanBinary(version: 2, name: "second"))
+            XCTAssertTrue("\(error)".contains("0002_second"))
+        }
+    }
+
+    func testFailingMigrationRollsBackAndNamesTheFile() throws {
+        let path = try makeScratchDirectory(self) + "/db.sqlite"
+        let broken = Migration(version: 1, name: "broken", sql: "CREATE TABLE a (x INTEGER); CREATE TABLE a (y INTEGER);")
+        XCTAssertThrowsError(try Store(path: path, migrator: Migrator(migrations: [broken]))) { error in
+            guard case let StoreError.migrationFailed(file, _) = error else { return XCTFail("got \(error)") }
+            XCTAssertEqual(file, "0001_broken.sql")
+        }
+        let queue = try DatabaseQueue(path: path)
+        let tables = try queue.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") }
+        XCTAssertFalse(tables.contains("a"), "the failed migration's first statement must be rolled back")
+    }
+
+    func testMigrationFileNamesAreParsedStrictly() throws {
+        XCTAssertEqual(try Migration(fileName: "0007_add_things.sql", sql: "").version, 7)
+        XCTAssertEqual(try Migration(fileName: "0007_add_things.sql", sql: "").name, "add_things")
+        for bad in ["add.sql", "0001.sql", "x001_a.sql", "0001_.sql", "0001_a.txt", "0000_zero.sql"] {
+            XCTAssertThrowsError(try Migration(fileName: bad, sql: ""), bad)
+        }
+        let a = Migration(version: 1, name: "a", sql: "")
+        let b = Migration(version: 1, name: "b", sql: "")
+        XCTAssertThrowsError(try Migration.ordered([a, b]))
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `bindery-bench`: benchmark and torture drivers. Not shipped; `make bench` runs it.
+@main
+struct BinderyBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bindery-bench",
+        abstract: "Benchmarks and torture drivers for Bindery.",
+        subcommands: [StoreBenchmark.self, WriteStream.self]
+    )
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import BinderyStore
+import Foundation
+
+/// `bindery audit ...`: work with the audit history.
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Inspect the audit history.",
+        subcommands: [AuditVerifyCommand.self]
+    )
+}
+
+/// `bindery audit verify`: walk the hash chain.
+struct AuditVerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify the audit history's hash chain.",
+        discussion: """
+            Walks every event in seq order, checking that each links to the previous event's \
+            hash and that its own hash matches its contents. Exit 0 and the head hash when the \
+            chain verifies; exit 1 and the first broken seq when it does not.
+            """
+    )
+
+    @OptionGroup var data: DataDirectoryOptions
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func run() throws {
+        let store: Store
+        do {
+            store = try Store(dataDirectory: data.dataDirectory)
+        } catch let error as StoreError {
+            throw CommandFailure(error.description)
+        }
+        let result = try store.pool.read { db in try AuditChain.verify(in: db) }
+        if json {
+            var object: [String: Any] = ["valid": result.isValid, "events": result.events, "head": result.head]
+            if let seq = result.firstBrokenSeq { object["firstBrokenSeq"] = seq }
+            if let reason = result.reason { object["reason"] = reason }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else if result.isValid {
+            print("audit chain valid: \(result.events) events, head \(result.head)")
+        } else {
+            print("audit chain BROKEN at seq \(result.firstBrokenSeq ?? 0): \(result.reason ?? "") (\(result.events) events before it verify)")
+        }
+        if !result.isValid { throw ExitCode(1) }
+    }
+}

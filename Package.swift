@@ -24,6 +24,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
         ),
 
+        // C shim: Linux VFIO/iommufd uapi, the nesting ABI, ioctl request codes, non-variadic ioctl.
+        .target(name: "CBinderyKernel"),
+
         // Build-time tool and plugin that embed Migrations/*.sql into BinderyStore.
         .executableTarget(name: "EmbedMigrations", swiftSettings: strictSettings),
         .plugin(
@@ -41,6 +44,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings,
             plugins: ["EmbedMigrationsPlugin"]
+        ),
+
+        .target(
+            name: "BinderyKernel",
+            dependencies: ["CBinderyKernel"],
+            swiftSettings: strictSettings
         ),
 
         .executableTarget(
@@ -63,6 +72,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        .testTarget(
+            name: "BinderyKernelTests",
+            dependencies: ["BinderyKernel", "CBinderyKernel"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "BinderyStoreTests",
             dependencies: ["BinderyStore", .product(name: "GRDB", package: "GRDB.swift")],

@@ -1,0 +1,2 @@
+// The wrappers are static inline in include/CBinderyKernel.h.
+#include "CBinderyKernel.h"

@@ -1,0 +1,118 @@
+import CBinderyKernel
+
+/// Learns `HostCapabilities` through the VFIO interface: `VFIO_CHECK_EXTENSION`,
+/// `VFIO_IOMMU_GET_INFO`'s capability chain on a probe container, and iommufd's
+/// `IOMMU_GET_HW_INFO`. Sysfs only tells it which groups and devices it may open.
+public struct CapabilityProbe: Sendable {
+    /// The kernel boundary.
+    public let syscalls: any Syscalls
+    /// Where devices are listed.
+    public let inventory: SysfsInventory
+
+    /// A probe over `syscalls` and `inventory`.
+    public init(syscalls: any Syscalls, inventory: SysfsInventory) {
+        self.syscalls = syscalls
+        self.inventory = inventory
+    }
+
+    /// Probes the host. Never throws: what cannot be learned is reported as unsupported, with why.
+    public func discover() -> HostCapabilities {
+        var capabilities = HostCapabilities(kernelDriver: syscalls.driverName, kernelRelease: syscalls.kernelRelease,
+                                            vfioAPIVersion: nil, type1v2: false, iommufd: false,
+                                            nesting: .unsupported("not probed"))
+        let devices = (try? inventory.devices()) ?? []
+        var reasons: [String] = []
+        do {
+            let container = try VFIOContainer(syscalls: syscalls)
+            defer { container.close() }
+            capabilities.vfioAPIVersion = Int(VFIO_API_VERSION)
+            capabilities.type1v2 = try container.checkExtension(VFIO_TYPE1v2_IOMMU)
+            if let nesting = try probeType1Nesting(container, devices: devices) {
+                capabilities.nesting = nesting
+                return capabilities
+            }
+            reasons.append("VFIO_IOMMU_GET_INFO reports no nesting capability")
+        } catch {
+            reasons.append("\(error)")
+        }
+        switch probeIOMMUFD(devices: devices) {
+        case let .success(nesting):
+            capabilities.iommufd = true
+            if let nesting { capabilities.nesting = nesting; return capabilities }
+            reasons.append("IOMMU_GET_HW_INFO reports no nested first-stage translation with PASID")
+        case let .failure(error):
+            if case .open = error {} else { capabilities.iommufd = true }
+            reasons.append("iommufd: \(error)")
+        }
+        capabilities.nesting = .unsupported(reasons.joined(separator: "; "))
+        return capabilities
+    }
+
+    /// Sets up a probe container on a free viable group, asks for the nesting IOMMU type,
+    /// and reads the nesting capability from GET_INFO. Nil when the kernel has none.
+    private func probeType1Nesting(_ container: VFIOContainer, devices: [PCIDevice]) throws(KernelError) -> HostCapabilities.Nesting? {
+        guard try container.checkExtension(VFIO_TYPE1_NESTING_IOMMU) else { return nil }
+        guard let group = openFreeViableGroup(devices: devices) else {
+            throw .unsupported(capability: "nesting probe", detail: "no free IOMMU group bound to vfio-pci to probe with")
+        }
+        defer { group.close() }
+        try group.setContainer(container)
+        do {
+            try container.setIOMMU(VFIO_TYPE1_NESTING_IOMMU)
+        } catch where error.errno == .EINVAL {
+            return nil  // CHECK_EXTENSION says 1 on kernels without nesting hardware; SET_IOMMU tells the truth.
+        }
+        guard let info = try container.info().nesting, info.canBindPageTables,
+              info.format == UInt32(IOMMU_PASID_FORMAT_INTEL_VTD) else { return nil }
+        return HostCapabilities.Nesting(
+            supported: true, mechanism: .vfioType1Nesting,
+            formats: [.init(name: "intel-vtd", versions: [Int(IOMMU_GPASID_BIND_VERSION_1)])],
+            pasidBits: Int(info.pasidBits),
+            addressWidths: [39, 48, 57].filter { $0 <= Int(info.addressWidth) }, reason: nil)
+    }
+
+    private func openFreeViableGroup(devices: [PCIDevice]) -> VFIOGroup? {
+        let byGroup = Dictionary(grouping: devices.filter { $0.iommuGroup != nil }, by: { $0.iommuGroup! })
+        for (number, members) in byGroup.sorted(by: { $0.key < $1.key })
+        where members.allSatisfy({ $0.driver == "vfio-pci" || $0.driver == nil }) && members.contains(where: \.isBoundToVFIO) {
+            if let group = try? VFIOGroup(number: number, syscalls: syscalls), (try? group.status().isViable) == true {
+                return group
+            }
+        }
+        return nil
+    }
+
+    /// Binds a vfio-pci device's cdev to a fresh iommufd and reads GET_HW_INFO.
+    private func probeIOMMUFD(devices: [PCIDevice]) -> Result<HostCapabilities.Nesting?, KernelError> {
+        do {
+            let context = try IOMMUFD(syscalls: syscalls)
+            defer { context.close() }
+            for device in devices where device.isBoundToVFIO {
+                guard let path = inventory.vfioCdevPath(of: device.address),
+                      let cdev = try? VFIODevice(cdev: path, address: device.address, syscalls: syscalls) else { continue }
+                defer { cdev.close() }
+                let info = try context.hardwareInfo(deviceID: try context.bind(cdev))
+                let ecap = info.extendedCapabilityRegister, cap = info.capabilityRegister
+                let nested = ecap & (1 << 26) != 0 && ecap & (1 << 47) != 0 && ecap & (1 << 40) != 0
+                guard info.dataType == IOMMU_HW_INFO_TYPE_INTEL_VTD.rawValue, nested else { return .success(nil) }
+                let pasidBits = Int((ecap >> 35) & 0x1f) + 1
+                return .success(HostCapabilities.Nesting(
+                    supported: true, mechanism: .iommufd,
+                    formats: [.init(name: "intel-vtd", versions: [1])], pasidBits: pasidBits,
+                    addressWidths: cap & (1 << 62) != 0 ? [48, 57] : [48], reason: nil))
+            }
+            return .failure(.unsupported(capability: "iommufd probe", detail: "no vfio-pci device with a VFIO cdev"))
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+extension SysfsInventory {
+    /// `/dev/vfio/devices/vfioN` for a device bound to vfio-pci with a cdev, from `<device>/vfio-dev/`.
+    public func vfioCdevPath(of address: String) -> String? {
+        guard case let .success(names) = syscalls.listDirectory(path(of: address) + "/vfio-dev"),
+              let name = names.first(where: { $0.hasPrefix("vfio") }) else { return nil }
+        return "/dev/vfio/devices/" + name
+    }
+}

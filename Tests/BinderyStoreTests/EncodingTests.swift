@@ -1,0 +1,41 @@
+@testable import BinderyStore
+import Foundation
+import XCTest
+
+/// The hand-written encoders on the write path agree with Foundation's.
+final class EncodingTests: XCTestCase {
+    func testJSONStringEscapingRoundTripsThroughJSONSerialization() throws {
+        let samples = ["plain", "", "quote\"back\\slash", "line\nfeed\rtab\t", "\u{01}\u{1f}ctl", "ünïcødé ✓ 🎛", "/slash"]
+        for sample in samples {
+            let literal = JSONText.string(sample)
+            let decoded = try JSONSerialization.jsonObject(with: Data("[\(literal)]".utf8)) as? [String]
+            XCTAssertEqual(decoded, [sample], literal)
+        }
+        XCTAssertEqual(JSONText.string("\u{01}"), "\"\\u0001\"")
+    }
+
+    func testObjectsHaveSortedKeys() {
+        XCTAssertEqual(JSONText.object(["b": "2", "a": "1"]), #"{"a":"1","b":"2"}"#)
+        XCTAssertEqual(JSONText.object([("z", "1"), ("m", "null")]), #"{"m":null,"z":1}"#)
+    }
+
+    func testTimestampIsRFC3339UTCWithMilliseconds() {
+        let date = Date(timeIntervalSince1970: 1_795_599_807.123_9)
+        XCTAssertEqual(Timestamp.format(date), "2026-11-25T09:43:27.123Z")
+        XCTAssertEqual(Timestamp.format(Date(timeIntervalSince1970: 0)), "1970-01-01T00:00:00.000Z")
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let now = Date()
+        XCTAssertEqual(Timestamp.format(now).prefix(19), formatter.string(from: now).prefix(19))
+    }
+
+    func testVMAuditJSONParsesAndCarriesTheRecord() throws {
+        let record = VMRecord(id: "vm-1", spec: VMSpec(name: "a\"b", labels: ["k": "v"], memory: [MemoryRegion(guestAddress: 0x1000, size: 4096, backingPath: "/dev/shm/x")]),
+                              meta: ResourceMeta(generation: 1, resourceVersion: 2, createdAt: "t0", updatedAt: "t1"), phase: "Pending", observedGeneration: 0)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(record.auditJSON.utf8)) as? [String: Any])
+        XCTAssertEqual(object["name"] as? String, "a\"b")
+        XCTAssertEqual((object["labels"] as? [String: String])?["k"], "v")
+        XCTAssertEqual(((object["memory"] as? [[String: Any]])?.first?["guestAddress"]) as? String, "0x1000")
+        XCTAssertEqual(object["resourceVersion"] as? Int, 2)
+    }
+}

@@ -6,7 +6,7 @@ SWIFT ?= swift
 APT_PACKAGES := libssl-dev libsqlite3-dev openssl sqlite3
 BENCH_DIR := .build/bench
 
-.PHONY: help deps build test bench bench-store clean
+.PHONY: help deps build test bench bench-store bench-kernel clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,13 +28,17 @@ test: deps ## Build and run every test.
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 
-bench: bench-store ## Run every benchmark (not part of the tests).
+bench: bench-store bench-kernel ## Run every benchmark (not part of the tests).
 
 bench-store: deps ## Durable writes/s: group commit vs one commit per write.
 	$(SWIFT) build -c release --product bindery-bench
 	mkdir -p $(BENCH_DIR)
 	.build/release/bindery-bench store --writers 1,16,64 --seconds 3 --rounds 3 \
 	  --scratch $(BENCH_DIR)/store --json $(BENCH_DIR)/store.json
+
+bench-kernel: deps ## Bind+unbind ops/s on the simulated kernel and the executor's overhead.
+	$(SWIFT) build -c release --product bindery-bench
+	.build/release/bindery-bench kernel --operations 200000 --rounds 5
 
 clean: ## Remove build products.
 	rm -rf .build

@@ -66,6 +66,8 @@ let package = Package(
             name: "bindery-bench",
             dependencies: [
                 "BinderyStore",
+                "BinderyKernel",
+                "CBinderyKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/BinderyBench",

@@ -39,3 +39,15 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(object["resourceVersion"] as? Int, 2)
     }
 }
+
+final class ResourceIDTests: XCTestCase {
+    func testIDsArePrefixedHexAndDistinct() {
+        let ids = (0..<1000).map { _ in ResourceID.make(prefix: "vm") }
+        XCTAssertEqual(Set(ids).count, 1000)
+        for id in ids.prefix(10) {
+            XCTAssertTrue(id.hasPrefix("vm-"))
+            XCTAssertEqual(id.count, 35)
+            XCTAssertTrue(id.dropFirst(3).allSatisfy { "0123456789abcdef".contains($0) })
+        }
+    }
+}

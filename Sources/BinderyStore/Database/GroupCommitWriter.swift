@@ -151,16 +151,26 @@ private final class QueuedWrite<T>: Job, @unchecked Sendable {
         return nil
     }
 
+    /// Runs the body between `SAVEPOINT` and `RELEASE`, rolling back to the savepoint on error.
+    /// Cached statements, not GRDB's `inSavepoint`: that prepares both statements on every
+    /// write, on the one thread every write shares.
     func run(_ db: Database) {
         do {
-            var value: T?
-            try db.inSavepoint {
-                value = try body(db)
-                return .commit
-            }
-            outcome = .success(value!)
+            try db.cachedStatement(sql: "SAVEPOINT write").execute()
         } catch {
             outcome = .failure(error)
+            return
+        }
+        do {
+            let value = try body(db)
+            try db.cachedStatement(sql: "RELEASE write").execute()
+            outcome = .success(value)
+        } catch {
+            outcome = .failure(error)
+            if db.isInsideTransaction {
+                try? db.cachedStatement(sql: "ROLLBACK TO write").execute()
+                try? db.cachedStatement(sql: "RELEASE write").execute()
+            }
         }
     }
 

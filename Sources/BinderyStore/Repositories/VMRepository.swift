@@ -4,7 +4,7 @@ import GRDB
 /// Reads and writes VMs. Every write appends its audit event in the same transaction.
 public enum VMRepository {
     /// Inserts a VM with its memory regions and audits it as `vm.create`.
-    public static func create(_ spec: VMSpec, id: String = "vm-" + UUID().uuidString.lowercased(),
+    public static func create(_ spec: VMSpec, id: String = ResourceID.make(prefix: "vm"),
                               actor: AuditActor, requestID: String? = nil, in db: Database) throws -> VMRecord {
         let now = Timestamp.now()
         do {

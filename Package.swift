@@ -27,6 +27,15 @@ let package = Package(
         // C shim: Linux VFIO/iommufd uapi, the nesting ABI, ioctl request codes, non-variadic ioctl.
         .target(name: "CBinderyKernel"),
 
+        // HTTP/1.1 over TLS on POSIX sockets; knows nothing of VFIO.
+        .target(
+            name: "BinderyHTTP",
+            dependencies: ["COpenSSL", "CBinderySockets"],
+            swiftSettings: strictSettings
+        ),
+        // C shim: epoll, accept4, eventfd — absent from Swift's Glibc module.
+        .target(name: "CBinderySockets"),
+
         // Build-time tool and plugin that embed Migrations/*.sql into BinderyStore.
         .executableTarget(name: "EmbedMigrations", swiftSettings: strictSettings),
         .plugin(
@@ -77,6 +86,11 @@ let package = Package(
         .testTarget(
             name: "BinderyKernelTests",
             dependencies: ["BinderyKernel", "CBinderyKernel"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BinderyHTTPTests",
+            dependencies: ["BinderyHTTP", "COpenSSL"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,50 @@
+// Socket calls Swift's Glibc module does not export on Linux: epoll, accept4, eventfd.
+#ifndef BINDERY_CBINDERYSOCKETS_H
+#define BINDERY_CBINDERYSOCKETS_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/// epoll_create1(EPOLL_CLOEXEC).
+static inline int bindery_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+/// epoll_ctl with the event mask and a 64-bit token.
+static inline int bindery_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event event = { .events = events, .data = { .u64 = token } };
+    return epoll_ctl(epfd, op, fd, &event);
+}
+
+/// epoll_wait filling parallel arrays of masks and tokens (struct epoll_event is packed on x86-64).
+static inline int bindery_epoll_wait(int epfd, uint32_t *masks, uint64_t *tokens, int capacity, int timeout_ms) {
+    struct epoll_event events[256];
+    if (capacity > 256) capacity = 256;
+    int count = epoll_wait(epfd, events, capacity, timeout_ms);
+    for (int i = 0; i < count; i++) { masks[i] = events[i].events; tokens[i] = events[i].data.u64; }
+    return count;
+}
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
+static inline int bindery_accept(int fd, struct sockaddr *address, socklen_t *length) {
+    return accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+/// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC).
+static inline int bindery_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+static const uint32_t BINDERY_EPOLLIN = EPOLLIN;
+static const uint32_t BINDERY_EPOLLOUT = EPOLLOUT;
+static const uint32_t BINDERY_EPOLLERR = EPOLLERR;
+static const uint32_t BINDERY_EPOLLHUP = EPOLLHUP;
+static const uint32_t BINDERY_EPOLLRDHUP = EPOLLRDHUP;
+static const uint32_t BINDERY_EPOLLET = EPOLLET;
+
+#endif

@@ -1,0 +1,79 @@
+/// One client connection's state, owned by one event loop (never touched from elsewhere).
+final class Connection {
+    /// Where the connection is in its life.
+    enum Phase {
+        /// TLS handshake in progress.
+        case handshaking
+        /// Reading (or between) requests.
+        case open
+        /// A response is being flushed, then the connection closes.
+        case closing
+    }
+
+    /// Why the current deadline exists; what happens when it passes.
+    enum Deadline {
+        case none, handshake, header, body, keepAlive, write
+    }
+
+    let token: UInt64
+    let fd: Int32
+    let remoteAddress: String
+    let tls: TLSConnection
+    /// Over the connection cap: answer 503 after the handshake and close.
+    let isOverflow: Bool
+    var phase = Phase.handshaking
+    var peer: PeerInfo?
+
+    // Input: bytes read and not yet consumed, from `inputStart`.
+    var input: [UInt8] = []
+    var inputStart = 0
+    var unreadCount: Int { input.count - inputStart }
+
+    // Output: bytes to send, from `outputStart`.
+    var output: [UInt8] = []
+    var outputStart = 0
+    var pendingOutput: Int { output.count - outputStart }
+
+    /// A head whose body is still arriving.
+    var head: HTTPRequestHead?
+    var chunked: ChunkedDecoder?
+    /// A handler is working on a request: nothing more is parsed until it answers (pipelining order).
+    var isDispatched = false
+    /// Close once the output is flushed.
+    var closeAfterFlush = false
+    var deadline: UInt64 = 0
+    var deadlineKind = Deadline.none
+    /// The epoll mask registered now.
+    var interest: UInt32 = 0
+
+    init(token: UInt64, fd: Int32, remoteAddress: String, tls: TLSConnection, isOverflow: Bool) {
+        self.token = token
+        self.fd = fd
+        self.remoteAddress = remoteAddress
+        self.tls = tls
+        self.isOverflow = isOverflow
+    }
+
+    func consume(_ count: Int) {
+        inputStart += count
+        if inputStart == input.count {
+            input.removeAll(keepingCapacity: input.capacity <= 64 * 1024)
+            inputStart = 0
+        } else if inputStart > 32 * 1024 && inputStart > input.count / 2 {
+            input.removeFirst(inputStart)
+            inputStart = 0
+        }
+    }
+
+    func setDeadline(_ kind: Deadline, after duration: Duration, now: UInt64) {
+        deadlineKind = kind
+        deadline = kind == .none ? 0 : now + duration.nanoseconds
+    }
+}
+
+extension Duration {
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000
+    }
+}

@@ -1,0 +1,417 @@
+import CBinderySockets
+import Foundation
+import Glibc
+
+/// One epoll thread: accepts on its own SO_REUSEPORT listener, runs TLS and HTTP for its
+/// connections, and takes back responses from handler tasks through an eventfd.
+final class EventLoop: @unchecked Sendable {
+    private let server: HTTPServer
+    private let configuration: HTTPServerConfiguration
+    private let epoll: Int32
+    private let wakeFD: Int32
+    private var listeners: [Int32] = []
+    private var connections: [UInt64: Connection] = [:]
+    private var nextToken: UInt64 = 16
+    private var serializer: ResponseSerializer
+    private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+    private var nextDeadlineScan: UInt64 = 0
+    private var isShuttingDown = false
+    private var shutdownDeadline: UInt64 = 0
+    private let index: Int
+
+    // Shared with other threads; guarded by `lock`.
+    private let lock = NSLock()
+    private var completions: [(token: UInt64, response: HTTPResponse)] = []
+    private var shutdownRequested = false
+
+    private static let wakeToken: UInt64 = 1
+    private static let listenerTokenBase: UInt64 = 2  // listener i has token 2 + i (< 16)
+
+    init(index: Int, server: HTTPServer, configuration: HTTPServerConfiguration, listeners: [Int32]) throws {
+        self.index = index
+        self.server = server
+        self.configuration = configuration
+        self.listeners = listeners
+        serializer = ResponseSerializer(serverName: configuration.serverName)
+        epoll = bindery_epoll_create()
+        guard epoll >= 0 else { throw SocketError.last("epoll_create1", "event loop \(index)") }
+        wakeFD = bindery_eventfd()
+        guard wakeFD >= 0 else { throw SocketError.last("eventfd", "event loop \(index)") }
+        guard bindery_epoll_ctl(epoll, EPOLL_CTL_ADD, wakeFD, BINDERY_EPOLLIN, Self.wakeToken) == 0 else {
+            throw SocketError.last("epoll_ctl", "eventfd")
+        }
+        for (offset, fd) in listeners.enumerated() {
+            guard bindery_epoll_ctl(epoll, EPOLL_CTL_ADD, fd, BINDERY_EPOLLIN, Self.listenerTokenBase + UInt64(offset)) == 0 else {
+                throw SocketError.last("epoll_ctl", "listener")
+            }
+        }
+    }
+
+    deinit {
+        Glibc.close(epoll)
+        Glibc.close(wakeFD)
+    }
+
+    // MARK: - Cross-thread
+
+    /// Hands a handler's response back to the loop (any thread).
+    func post(_ response: HTTPResponse, to token: UInt64) {
+        lock.withLock { completions.append((token, response)) }
+        wake()
+    }
+
+    /// Asks the loop to stop accepting and drain (any thread).
+    func requestShutdown() {
+        lock.withLock { shutdownRequested = true }
+        wake()
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    // MARK: - The loop
+
+    func run() {
+        var masks = [UInt32](repeating: 0, count: 256)
+        var tokens = [UInt64](repeating: 0, count: 256)
+        while true {
+            let count = Int(bindery_epoll_wait(epoll, &masks, &tokens, 256, 250))
+            if count < 0 && errno != EINTR { server.log("event loop \(index): epoll_wait failed: errno \(errno)") }
+            for i in 0..<max(count, 0) {
+                switch tokens[i] {
+                case Self.wakeToken: drainWakeups()
+                case Self.listenerTokenBase..<16: acceptAll(listener: listeners[Int(tokens[i] - Self.listenerTokenBase)])
+                default:
+                    if let connection = connections[tokens[i]] { service(connection, events: masks[i]) }
+                }
+            }
+            let now = Self.now()
+            if now >= nextDeadlineScan {
+                nextDeadlineScan = now + 250_000_000
+                expireDeadlines(now: now)
+            }
+            if isShuttingDown && (connections.isEmpty || now >= shutdownDeadline) {
+                for connection in Array(connections.values) { close(connection) }
+                return
+            }
+        }
+    }
+
+    static func now() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+
+    private func drainWakeups() {
+        var value: UInt64 = 0
+        _ = Glibc.read(wakeFD, &value, 8)
+        let (ready, stop) = lock.withLock { () -> ([(token: UInt64, response: HTTPResponse)], Bool) in
+            defer { completions.removeAll() }
+            return (completions, shutdownRequested)
+        }
+        for (token, response) in ready {
+            if let connection = connections[token] { complete(connection, with: response) }
+        }
+        if stop && !isShuttingDown { beginShutdown() }
+    }
+
+    private func beginShutdown() {
+        isShuttingDown = true
+        shutdownDeadline = Self.now() + configuration.shutdownGracePeriod.nanoseconds
+        for fd in listeners {
+            _ = bindery_epoll_ctl(epoll, EPOLL_CTL_DEL, fd, 0, 0)
+            Glibc.close(fd)
+        }
+        listeners.removeAll()
+        for connection in Array(connections.values) {
+            if connection.isDispatched || connection.pendingOutput > 0 || connection.head != nil {
+                connection.closeAfterFlush = true  // finish the request in flight, then close
+            } else {
+                close(connection)
+            }
+        }
+    }
+
+    // MARK: - Accepting
+
+    private func acceptAll(listener: Int32) {
+        while true {
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bindery_accept(listener, $0, &length) }
+            }
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                if errno != EAGAIN && errno != EWOULDBLOCK { server.log("accept4 failed: errno \(errno)") }
+                return
+            }
+            let admission = server.admit()
+            if admission == .refuse {
+                Glibc.close(fd)
+                continue
+            }
+            do {
+                let tls = try TLSConnection(context: server.currentTLSContext, fd: fd)
+                let token = nextToken
+                nextToken += 1
+                let connection = Connection(token: token, fd: fd, remoteAddress: SocketAddressText.describe(address), tls: tls,
+                                            isOverflow: admission == .overflow)
+                connections[token] = connection
+                connection.setDeadline(.handshake, after: configuration.handshakeTimeout, now: Self.now())
+                setInterest(connection, BINDERY_EPOLLIN | BINDERY_EPOLLRDHUP)
+                service(connection, events: BINDERY_EPOLLIN)
+            } catch {
+                server.log("TLS setup for a new connection failed: \(error)")
+                server.release(admission)
+                Glibc.close(fd)
+            }
+        }
+    }
+
+    // MARK: - Serving a connection
+
+    private func service(_ connection: Connection, events: UInt32) {
+        if connection.phase == .handshaking {
+            switch connection.tls.handshake() {
+            case .done:
+                connection.phase = .open
+                if let identity = connection.tls.peerIdentity() {
+                    connection.peer = PeerInfo(identity: identity.identity, certificateFingerprint: identity.fingerprint,
+                                               remoteAddress: connection.remoteAddress)
+                }
+                if connection.isOverflow {
+                    respondAndClose(connection, .problem(503, detail: "the server has too many connections; retry later"))
+                    return
+                }
+                connection.setDeadline(.keepAlive, after: configuration.keepAliveTimeout, now: Self.now())
+            case .wantRead: setInterest(connection, BINDERY_EPOLLIN | BINDERY_EPOLLRDHUP); return
+            case .wantWrite: setInterest(connection, BINDERY_EPOLLOUT | BINDERY_EPOLLRDHUP); return
+            case .closed: close(connection); return
+            case let .failed(error):
+                server.log("TLS handshake with \(connection.remoteAddress) failed: \(error)")
+                close(connection)
+                return
+            }
+        }
+        guard flush(connection) else { return }
+        if connection.phase == .closing { return }
+        readAndProcess(connection)
+    }
+
+    /// Reads what is there (unless a request is in flight or output is backed up), then parses.
+    private func readAndProcess(_ connection: Connection) {
+        var sawEOF = false
+        let inputLimit = configuration.limits.maxRequestLine + configuration.limits.maxHeaderBytes
+            + configuration.limits.maxBodyBytes + 64 * 1024
+        reading: while !connection.isDispatched && connection.pendingOutput < configuration.outputBufferLimit
+                        && connection.unreadCount < inputLimit {
+            let outcome = scratch.withUnsafeMutableBytes { connection.tls.read(into: $0) }
+            switch outcome {
+            case let .done(count):
+                connection.input.append(contentsOf: scratch[0..<count])
+                if connection.deadlineKind == .body { connection.setDeadline(.body, after: configuration.bodyIdleTimeout, now: Self.now()) }
+            case .wantRead: break reading
+            case .wantWrite: break reading
+            case .closed: sawEOF = true; break reading
+            case .failed: close(connection); return
+            }
+        }
+        process(connection)
+        guard connections[connection.token] != nil else { return }
+        if sawEOF && !connection.isDispatched && connection.pendingOutput == 0 {
+            close(connection)
+            return
+        }
+        updateInterest(connection)
+    }
+
+    /// Parses and dispatches requests in order, one in flight at a time.
+    private func process(_ connection: Connection) {
+        let limits = configuration.limits
+        while connection.phase == .open && !connection.isDispatched && !(isShuttingDown && connection.closeAfterFlush && connection.head == nil && connection.unreadCount == 0) {
+            if let head = connection.head {
+                switch head.framing {
+                case .none: dispatch(connection, head: head, body: [])
+                case let .contentLength(length):
+                    guard connection.unreadCount >= length else { return }
+                    let body = Array(connection.input[connection.inputStart..<(connection.inputStart + length)])
+                    connection.consume(length)
+                    dispatch(connection, head: head, body: body)
+                case .chunked:
+                    var decoder = connection.chunked ?? ChunkedDecoder(limits: limits)
+                    let progress = connection.input.withUnsafeBufferPointer {
+                        decoder.decode(UnsafeBufferPointer(rebasing: $0[connection.inputStart...]))
+                    }
+                    connection.chunked = decoder
+                    switch progress {
+                    case let .needMore(consumed): connection.consume(consumed); return
+                    case let .done(consumed):
+                        connection.consume(consumed)
+                        dispatch(connection, head: head, body: decoder.body)
+                    case let .failure(error): respondAndClose(connection, .problem(error.status, detail: error.reason)); return
+                    }
+                }
+                continue
+            }
+            guard connection.unreadCount > 0 else { return }
+            let result = connection.input.withUnsafeBufferPointer {
+                HTTPHeadParser.parse(UnsafeBufferPointer(rebasing: $0[connection.inputStart...]), limits: limits)
+            }
+            switch result {
+            case .incomplete:
+                if connection.deadlineKind != .header {
+                    connection.setDeadline(.header, after: configuration.headerTimeout, now: Self.now())
+                }
+                return
+            case let .failure(error):
+                respondAndClose(connection, .problem(error.status, detail: error.reason))
+                return
+            case let .head(head, length):
+                connection.consume(length)
+                connection.head = head
+                connection.chunked = nil
+                if head.framing != .none {
+                    connection.setDeadline(.body, after: configuration.bodyIdleTimeout, now: Self.now())
+                    if head.expectsContinue && head.minorVersion == 1 {
+                        connection.output.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
+                        guard flush(connection) else { return }
+                    }
+                }
+            }
+        }
+    }
+
+    private func dispatch(_ connection: Connection, head: HTTPRequestHead, body: [UInt8]) {
+        connection.head = nil
+        connection.chunked = nil
+        connection.isDispatched = true
+        connection.setDeadline(.none, after: .zero, now: 0)
+        guard let peer = connection.peer else {
+            complete(connection, with: .problem(403, detail: "no client certificate identity"))
+            return
+        }
+        let request = HTTPRequest(head: head, body: body, peer: peer)
+        let handler = server.handler
+        if let response = handler.respondImmediately(to: request) {
+            complete(connection, with: response, for: head)
+            return
+        }
+        pendingHeads[connection.token] = head
+        let token = connection.token
+        server.inFlight.increment()
+        Task {
+            let response = await handler.respond(to: request)
+            self.post(response, to: token)
+            self.server.inFlight.decrement()
+        }
+    }
+
+    /// Heads of requests whose handler runs as a task, for HEAD and keep-alive decisions.
+    private var pendingHeads: [UInt64: HTTPRequestHead] = [:]
+
+    private func complete(_ connection: Connection, with response: HTTPResponse, for knownHead: HTTPRequestHead? = nil) {
+        let head = knownHead ?? pendingHeads.removeValue(forKey: connection.token)
+        connection.isDispatched = false
+        let keepAlive = (head?.keepAlive ?? false) && !response.closesConnection && !connection.closeAfterFlush && !isShuttingDown
+        serializer.append(response, to: &connection.output, includeBody: head?.method != "HEAD", close: !keepAlive,
+                          keepAlive10: keepAlive && head?.minorVersion == 0)
+        if !keepAlive {
+            connection.closeAfterFlush = true
+            connection.phase = .closing
+        }
+        guard flush(connection) else { return }
+        if connection.phase == .closing { return }
+        connection.setDeadline(.keepAlive, after: configuration.keepAliveTimeout, now: Self.now())
+        readAndProcess(connection)  // pipelined requests, and plaintext OpenSSL already holds
+    }
+
+    private func respondAndClose(_ connection: Connection, _ response: HTTPResponse) {
+        connection.head = nil
+        connection.isDispatched = false
+        connection.phase = .closing
+        connection.closeAfterFlush = true
+        serializer.append(response, to: &connection.output, includeBody: true, close: true, keepAlive10: false)
+        _ = flush(connection)
+    }
+
+    /// Writes pending output. False when the connection is gone or must wait for EPOLLOUT.
+    private func flush(_ connection: Connection) -> Bool {
+        while connection.pendingOutput > 0 {
+            let outcome = connection.output.withUnsafeBytes { bytes in
+                connection.tls.write(UnsafeRawBufferPointer(rebasing: bytes[connection.outputStart...]))
+            }
+            switch outcome {
+            case let .done(count): connection.outputStart += count
+            case .wantWrite, .wantRead:
+                if connection.deadlineKind != .write {
+                    connection.setDeadline(.write, after: configuration.writeTimeout, now: Self.now())
+                }
+                updateInterest(connection)
+                return false
+            case .closed, .failed:
+                close(connection)
+                return false
+            }
+        }
+        connection.output.removeAll(keepingCapacity: connection.output.capacity <= 64 * 1024)
+        connection.outputStart = 0
+        if connection.deadlineKind == .write { connection.setDeadline(.keepAlive, after: configuration.keepAliveTimeout, now: Self.now()) }
+        if connection.closeAfterFlush && !connection.isDispatched && connection.head == nil {
+            connection.tls.shutdown()
+            close(connection)
+            return false
+        }
+        return true
+    }
+
+    private func updateInterest(_ connection: Connection) {
+        var mask = BINDERY_EPOLLRDHUP
+        if connection.pendingOutput > 0 || connection.phase == .handshaking && connection.interest & BINDERY_EPOLLOUT != 0 {
+            mask |= BINDERY_EPOLLOUT
+        }
+        if !connection.isDispatched && connection.pendingOutput < configuration.outputBufferLimit && connection.phase != .closing {
+            mask |= BINDERY_EPOLLIN
+        }
+        setInterest(connection, mask)
+    }
+
+    private func setInterest(_ connection: Connection, _ mask: UInt32) {
+        if connection.interest == mask { return }
+        let op = connection.interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD
+        if bindery_epoll_ctl(epoll, op, connection.fd, mask, connection.token) == 0 {
+            connection.interest = mask
+        } else {
+            server.log("epoll_ctl on \(connection.remoteAddress) failed: errno \(errno)")
+            close(connection)
+        }
+    }
+
+    private func close(_ connection: Connection) {
+        guard connections.removeValue(forKey: connection.token) != nil else { return }
+        pendingHeads[connection.token] = nil
+        _ = bindery_epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, 0, 0)
+        Glibc.close(connection.fd)
+        server.release(connection.isOverflow ? .overflow : .accept)
+    }
+
+    // MARK: - Deadlines
+
+    private func expireDeadlines(now: UInt64) {
+        for connection in Array(connections.values) where connection.deadline != 0 && now >= connection.deadline {
+            switch connection.deadlineKind {
+            case .header, .body:
+                respondAndClose(connection, .problem(408, detail: connection.deadlineKind == .header
+                    ? "the header section did not arrive in time" : "the body stalled"))
+            case .handshake, .keepAlive, .write, .none:
+                close(connection)
+            }
+        }
+    }
+
+    /// Open connections on this loop (for tests and metrics).
+    var connectionCount: Int { connections.count }
+}

@@ -1,0 +1,79 @@
+/// Who is calling: the verified client certificate and the peer address.
+public struct PeerInfo: Sendable, Equatable {
+    /// First URI SAN, else first DNS SAN, else subject CN.
+    public var identity: String
+    /// SHA-256 of the certificate (DER), colon-separated hex.
+    public var certificateFingerprint: String
+    /// `address:port` (`[v6]:port` for IPv6).
+    public var remoteAddress: String
+}
+
+/// A complete request: head, body, and the verified caller.
+public struct HTTPRequest: Sendable {
+    /// Request line and headers.
+    public var head: HTTPRequestHead
+    /// The body (already bounded by the limits).
+    public var body: [UInt8]
+    /// The caller.
+    public var peer: PeerInfo
+}
+
+/// A response. `Content-Length`, `Date`, `Server` and `Connection` are added by the server.
+public struct HTTPResponse: Sendable {
+    /// Status code.
+    public var status: Int
+    /// Header fields.
+    public var headers: [(name: String, value: String)]
+    /// Body bytes.
+    public var body: [UInt8]
+    /// Close the connection after this response.
+    public var closesConnection: Bool
+
+    /// A response from its parts.
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = [], closesConnection: Bool = false) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.closesConnection = closesConnection
+    }
+
+    /// A text response.
+    public static func text(_ status: Int, _ text: String) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array(text.utf8))
+    }
+
+    /// An RFC 9457 problem for a request refused before any handler saw it.
+    public static func problem(_ status: Int, detail: String, closesConnection: Bool = true) -> HTTPResponse {
+        let body = "{\"type\":\"about:blank\",\"title\":\"\(HTTPStatus.reason(status))\",\"status\":\(status),\"detail\":"
+            + jsonString(detail) + "}"
+        return HTTPResponse(status: status, headers: [("Content-Type", "application/problem+json")], body: Array(body.utf8),
+                            closesConnection: closesConnection)
+    }
+
+    private static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// What answers requests. `respond` runs as a Swift task, off the event loops; a handler
+/// that can answer without waiting implements `respondImmediately` to skip the task hop.
+public protocol HTTPHandler: Sendable {
+    /// Answers a request; may suspend (database, kernel).
+    func respond(to request: HTTPRequest) async -> HTTPResponse
+    /// Answers on the event loop without suspending, or nil to use `respond`.
+    func respondImmediately(to request: HTTPRequest) -> HTTPResponse?
+}
+
+extension HTTPHandler {
+    /// By default every request takes the async path.
+    public func respondImmediately(to request: HTTPRequest) -> HTTPResponse? { nil }
+}

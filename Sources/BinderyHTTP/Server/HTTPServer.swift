@@ -1,0 +1,158 @@
+import Dispatch
+import Foundation
+import Glibc
+
+/// An HTTPS/1.1 server on POSIX sockets: one epoll thread per core, TLS 1.2+ with required
+/// client certificates, strict parsing with hard limits, graceful shutdown, and certificate
+/// reload without dropping connections.
+public final class HTTPServer: @unchecked Sendable {
+    /// The configuration it started with.
+    public let configuration: HTTPServerConfiguration
+    let handler: any HTTPHandler
+    private let logger: @Sendable (String) -> Void
+    private var loops: [EventLoop] = []
+    private var threads: [Thread] = []
+    private let finished = DispatchGroup()
+    /// The bound addresses (with the real port when 0 was asked).
+    public private(set) var boundAddresses: [ListenAddress] = []
+
+    private let lock = NSLock()
+    private var tlsContext: TLSContext
+    private var openConnections = 0
+    private var overflowConnections = 0
+    private var signalSources: [any DispatchSourceSignal] = []
+    private var rotationTimer: (any DispatchSourceTimer)?
+    let inFlight = Counter()
+
+    /// A server answering with `handler`; `logger` receives one line per notable event.
+    public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+        tlsContext = try TLSContext(configuration.tls)
+    }
+
+    func log(_ line: String) { logger(line) }
+
+    var currentTLSContext: TLSContext { lock.withLock { tlsContext } }
+
+    /// Binds every address and starts the event loops.
+    public func start() throws {
+        // OpenSSL writes with write(2): a peer that hung up must cost an EPIPE, not the process.
+        signal(SIGPIPE, SIG_IGN)
+        let addresses = try configuration.listen.map(ListenAddress.init)
+        var perLoop = [[Int32]](repeating: [], count: configuration.eventLoops)
+        for address in addresses {
+            var port: UInt16?
+            for loop in 0..<configuration.eventLoops {
+                let (fd, bound) = try address.makeListener(port: port)
+                port = bound
+                perLoop[loop].append(fd)
+            }
+            var resolved = address
+            resolved.port = port ?? address.port
+            boundAddresses.append(resolved)
+        }
+        for index in 0..<configuration.eventLoops {
+            loops.append(try EventLoop(index: index, server: self, configuration: configuration, listeners: perLoop[index]))
+        }
+        for loop in loops {
+            finished.enter()
+            let thread = Thread { [finished] in
+                loop.run()
+                finished.leave()
+            }
+            thread.name = "bindery-http"
+            thread.stackSize = 1 << 20
+            threads.append(thread)
+            thread.start()
+        }
+        let timer = DispatchSource.makeTimerSource()
+        let interval = configuration.ticketKeyRotation
+        timer.schedule(deadline: .now() + .nanoseconds(Int(interval.nanoseconds)), repeating: .nanoseconds(Int(interval.nanoseconds)))
+        timer.setEventHandler { TLSContext.rotateTicketKeys() }
+        timer.resume()
+        rotationTimer = timer
+        log("listening on \(boundAddresses.map(\.description).joined(separator: ", ")) with \(loops.count) event loops")
+    }
+
+    /// Re-reads the certificate, key, CA bundle and CRL. New connections use them;
+    /// established ones keep theirs. A bad file keeps the old ones and throws why.
+    public func reloadTLS() throws {
+        let fresh = try TLSContext(configuration.tls)
+        lock.withLock { tlsContext = fresh }
+        log("TLS certificates reloaded")
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to the grace period), closes idle
+    /// connections, then returns once every loop has stopped.
+    public func shutdown() {
+        rotationTimer?.cancel()
+        for loop in loops { loop.requestShutdown() }
+        finished.wait()
+        log("stopped")
+    }
+
+    /// Waits until the server has stopped.
+    public func wait() { finished.wait() }
+
+    /// SIGTERM and SIGINT shut down gracefully; SIGHUP reloads the TLS files.
+    public func installSignalHandlers() {
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber)
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                if signalNumber == SIGHUP {
+                    do { try self.reloadTLS() } catch { self.log("TLS reload failed, keeping the old certificates: \(error)") }
+                } else {
+                    self.log("signal \(signalNumber): shutting down")
+                    DispatchQueue.global().async { self.shutdown() }
+                }
+            }
+            source.resume()
+            signalSources.append(source)
+        }
+    }
+
+    /// Connections open now, across loops.
+    public var connectionCount: Int { lock.withLock { openConnections + overflowConnections } }
+
+    // MARK: - Admission
+
+    enum Admission { case accept, overflow, refuse }
+
+    /// Counts a new connection against the cap.
+    func admit() -> Admission {
+        lock.withLock {
+            if openConnections < configuration.maxConnections {
+                openConnections += 1
+                return .accept
+            }
+            if overflowConnections < 64 {
+                overflowConnections += 1
+                return .overflow
+            }
+            return .refuse
+        }
+    }
+
+    func release(_ admission: Admission) {
+        lock.withLock {
+            switch admission {
+            case .accept: openConnections -= 1
+            case .overflow: overflowConnections -= 1
+            case .refuse: break
+            }
+        }
+    }
+}
+
+/// A thread-safe counter.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func increment() { lock.withLock { value += 1 } }
+    func decrement() { lock.withLock { value -= 1 } }
+    var current: Int { lock.withLock { value } }
+}

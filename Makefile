@@ -6,7 +6,11 @@ SWIFT ?= swift
 APT_PACKAGES := libssl-dev libsqlite3-dev openssl sqlite3
 BENCH_DIR := .build/bench
 
-.PHONY: help deps build test bench bench-store bench-kernel clean
+FUZZ_DIR := .build-fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS := --product bindery-fuzz --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
+
+.PHONY: help deps build test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,9 +28,32 @@ deps: ## Install missing Debian packages (libssl-dev, libsqlite3-dev, ...).
 build: deps ## Build everything (debug).
 	$(SWIFT) build
 
-test: deps ## Build and run every test.
+test: unit-test fuzz-smoke ## Build and run every test (unit, integration, a minute of fuzzing).
+
+unit-test: deps ## Build and run the Swift test suites.
 	$(SWIFT) build --build-tests
+	.build/debug/bindery-fuzz Tests/Fuzz/corpus/http
+	BINDERY_FUZZ_TARGET=bind .build/debug/bindery-fuzz Tests/Fuzz/corpus/bind
 	$(SWIFT) test --skip-build --disable-swift-testing
+
+fuzz-build: deps ## Build the libFuzzer target (SwiftPM also links the plugin tool with the fuzzer flags; that failure is harmless and logged).
+	@$(SWIFT) build $(FUZZ_FLAGS) > $(FUZZ_DIR).log 2>&1 || { cat $(FUZZ_DIR).log; exit 1; }
+	@test -x $(FUZZ_DIR)/debug/bindery-fuzz || { cat $(FUZZ_DIR).log; exit 1; }
+
+fuzz-smoke: fuzz-build ## Fuzz the HTTP parser and the bind decoder for FUZZ_SECONDS each (default 30).
+	@for target in http bind; do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$target $(FUZZ_DIR)/artifacts; \
+	  cp Tests/Fuzz/corpus/$$target/* $(FUZZ_DIR)/corpus/$$target/; \
+	  echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	  rc=0; BINDERY_FUZZ_TARGET=$$target $(FUZZ_DIR)/debug/bindery-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$target- -print_final_stats=1 $(FUZZ_DIR)/corpus/$$target \
+	    > $(FUZZ_DIR)/$$target.log 2>&1 || rc=$$?; \
+	  grep -E "^(Done|stat::number_of_executed_units)" $(FUZZ_DIR)/$$target.log || true; \
+	  if [ $$rc -ne 0 ]; then tail -40 $(FUZZ_DIR)/$$target.log; echo "fuzzer found a crash in $$target: see $(FUZZ_DIR)/artifacts"; exit 1; fi; \
+	done
+
+fuzz: ## Fuzz for longer (FUZZ_SECONDS=600 by default here).
+	$(MAKE) fuzz-smoke FUZZ_SECONDS=$${FUZZ_SECONDS:-600}
 
 bench: bench-store bench-kernel ## Run every benchmark (not part of the tests).
 
@@ -41,4 +68,4 @@ bench-kernel: deps ## Bind+unbind ops/s on the simulated kernel and the executor
 	.build/release/bindery-bench kernel --operations 200000 --rounds 5
 
 clean: ## Remove build products.
-	rm -rf .build
+	rm -rf .build $(FUZZ_DIR) $(FUZZ_DIR).log

@@ -70,6 +70,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Fuzz target (libFuzzer with -DFUZZING, a corpus replayer otherwise); `make fuzz`.
+        .executableTarget(
+            name: "bindery-fuzz",
+            dependencies: ["BinderyHTTP", "BinderyKernel"],
+            path: "Sources/BinderyFuzz",
+            swiftSettings: strictSettings
+        ),
+
         // Benchmark and torture drivers (`make bench`, crash tests); not shipped.
         .executableTarget(
             name: "bindery-bench",

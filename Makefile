@@ -28,7 +28,7 @@ deps: ## Install missing Debian packages (libssl-dev, libsqlite3-dev, ...).
 build: deps ## Build everything (debug).
 	$(SWIFT) build
 
-test: unit-test fuzz-smoke ## Build and run every test (unit, integration, a minute of fuzzing).
+test: fuzz-smoke unit-test ## Build and run every test (unit, integration, a minute of fuzzing).
 
 unit-test: deps ## Build and run the Swift test suites.
 	$(SWIFT) build --build-tests

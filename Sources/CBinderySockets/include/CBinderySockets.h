@@ -2,9 +2,6 @@
 #ifndef BINDERY_CBINDERYSOCKETS_H
 #define BINDERY_CBINDERYSOCKETS_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -32,10 +29,9 @@ static inline int bindery_epoll_wait(int epfd, uint32_t *masks, uint64_t *tokens
     return count;
 }
 
-/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
-static inline int bindery_accept(int fd, struct sockaddr *address, socklen_t *length) {
-    return accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-}
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC, and TCP_NODELAY on the new socket (in shim.c:
+/// accept4 needs _GNU_SOURCE, which a header shared with Swift's Glibc module must not set).
+int bindery_accept(int fd, struct sockaddr *address, socklen_t *length);
 
 /// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC).
 static inline int bindery_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }

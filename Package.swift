@@ -78,11 +78,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // HTTPS load generator with client certificates (wrk has none), for make bench-http.
+        .executableTarget(
+            name: "bindery-load",
+            path: "Sources/BinderyLoad",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+
         // Benchmark and torture drivers (`make bench`, crash tests); not shipped.
         .executableTarget(
             name: "bindery-bench",
             dependencies: [
                 "BinderyStore",
+                "BinderyHTTP",
                 "BinderyKernel",
                 "CBinderyKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

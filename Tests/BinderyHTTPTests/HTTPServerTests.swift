@@ -147,6 +147,37 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(try client(port).serverCommonName, "localhost-renewed", "a bad file keeps the old certificate")
     }
 
+    func testSIGHUPReloadsCertificates() throws {
+        let port = try start()
+        server!.installSignalHandlers(shutdownOn: [])
+        try pki.issue("server", by: "ca", subject: "/CN=after-sighup", extensions: "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth")
+        kill(getpid(), SIGHUP)
+        eventually("a new connection sees the reloaded certificate") { (try? client(port).serverCommonName) == "after-sighup" }
+    }
+
+    func testRevokedClientIsRefusedWhenACRLIsConfigured() throws {
+        let crl = try pki.revoke("dns-client")
+        let port = try start { $0.tls.crlPath = crl }
+        XCTAssertEqual(try get(try client(port, as: "uri-client"))?.status, 200, "a certificate not on the CRL is accepted")
+        if let revoked = try? client(port, as: "dns-client") {
+            XCTAssertNil(try? get(revoked) ?? nil, "a revoked certificate gets no answer")
+        }
+    }
+
+    func testHandshakeAndKeepAliveDeadlinesCloseConnections() throws {
+        let port = try start {
+            $0.handshakeTimeout = .milliseconds(300)
+            $0.keepAliveTimeout = .milliseconds(300)
+        }
+        let silent = try TLSTestClient.connect(port: port)  // TCP only: never says hello
+        defer { Glibc.close(silent) }
+        let idle = try client(port)
+        XCTAssertEqual(try get(idle)?.status, 200)
+        XCTAssertTrue(idle.isClosedByServer(), "closed after the keep-alive deadline")
+        var byte: UInt8 = 0
+        XCTAssertEqual(read(silent, &byte, 1), 0, "closed after the handshake deadline")
+    }
+
     // MARK: - HTTP behaviour
 
     func testPipelinedRequestsAreAnsweredInOrder() throws {

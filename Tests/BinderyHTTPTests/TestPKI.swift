@@ -39,6 +39,30 @@ struct TestPKI {
                      "-days", "2", "-extfile", ext])
     }
 
+    /// Revokes `name` (issued by `ca`) and writes a CRL for `ca`; returns the CRL's path.
+    func revoke(_ name: String, issuedBy ca: String = "ca") throws -> String {
+        let database = "\(directory)/\(ca)-db"
+        try FileManager.default.createDirectory(atPath: database, withIntermediateDirectories: true)
+        try "".write(toFile: "\(database)/index.txt", atomically: true, encoding: .utf8)
+        try "01\n".write(toFile: "\(database)/crlnumber", atomically: true, encoding: .utf8)
+        let config = """
+            [ ca ]
+            default_ca = bindery_test
+            [ bindery_test ]
+            database = \(database)/index.txt
+            crlnumber = \(database)/crlnumber
+            default_md = sha256
+            default_crl_days = 2
+            certificate = \(path(ca))
+            private_key = \(key(ca))
+            """
+        try config.write(toFile: "\(database)/ca.cnf", atomically: true, encoding: .utf8)
+        try openssl(["ca", "-config", "\(database)/ca.cnf", "-revoke", path(name)])
+        let crl = "\(directory)/\(ca)-crl.pem"
+        try openssl(["ca", "-config", "\(database)/ca.cnf", "-gencrl", "-out", crl])
+        return crl
+    }
+
     private func openssl(_ arguments: [String]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")

@@ -96,9 +96,9 @@ public final class HTTPServer: @unchecked Sendable {
     /// Waits until the server has stopped.
     public func wait() { finished.wait() }
 
-    /// SIGTERM and SIGINT shut down gracefully; SIGHUP reloads the TLS files.
-    public func installSignalHandlers() {
-        for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
+    /// `shutdownOn` signals (SIGTERM, SIGINT) shut down gracefully; SIGHUP reloads the TLS files.
+    public func installSignalHandlers(shutdownOn: [Int32] = [SIGTERM, SIGINT]) {
+        for signalNumber in shutdownOn + [SIGHUP] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber)
             source.setEventHandler { [weak self] in

@@ -72,14 +72,15 @@ def rss_mib(root_pid):
 
 
 class Server:
-    def __init__(self, name, pki, workers=None):
-        self.name, self.pki, self.workers = name, pki, workers
+    def __init__(self, name, pki, workers=None, loops=None):
+        self.name, self.pki, self.workers, self.loops = name, pki, workers, loops
 
     def start(self):
         self.port = free_port()
         if self.workers is None:
             self.proc = subprocess.Popen([BENCH, "http-server", "--listen", f"127.0.0.1:{self.port}", "--certificate",
-                                          f"{self.pki}/server.pem", "--key", f"{self.pki}/server-key.pem", "--ca", f"{self.pki}/ca.pem"],
+                                          f"{self.pki}/server.pem", "--key", f"{self.pki}/server-key.pem", "--ca", f"{self.pki}/ca.pem"]
+                                         + (["--loops", str(self.loops)] if self.loops else []),
                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             self.proc.stdout.readline()
         else:
@@ -154,7 +155,8 @@ def spread(values):
 def main():
     pki = tempfile.mkdtemp(prefix="bench-pki-")
     make_pki(pki)
-    servers = [Server("bindery", pki), Server("nginx-1-worker", pki, 1), Server("nginx-2-workers", pki, 2)]
+    servers = [Server("bindery", pki), Server("bindery-1-loop", pki, loops=1), Server("nginx-1-worker", pki, 1),
+               Server("nginx-2-workers", pki, 2)]
     results = {s.name: {"keepalive": [], "handshake": []} for s in servers}
     for round_number in range(1, ROUNDS + 1):
         for server in servers:
@@ -170,7 +172,7 @@ def main():
                   f"{ka['server_cpu_us_per_op']:.1f} us CPU/req, errors {ka['errors']}); {hs['handshakes_per_second']:.0f} handshakes/s",
                   file=sys.stderr, flush=True)
     memory = {}
-    for server in (servers[0], servers[2]):
+    for server in (servers[0], servers[3]):
         server.start()
         try:
             held, rss = idle_rss(server, IDLE)

@@ -39,22 +39,33 @@ final class GroupCommitTests: XCTestCase {
         }
     }
 
-    /// Holds the writer inside one write until 63 more are queued: the 63 must then
-    /// commit together, so 64 writes take exactly two commits.
-    func testQueuedWritesShareOneCommit() async throws {
-        let store = try Store(dataDirectory: try makeScratchDirectory(self))
-        let writer = store.writer
+    /// Holds the writer inside one write (creating VM `holderName`) while `launch` queues
+    /// `queued` more, then lets it go; returns what `launch`'s task returned. The queued
+    /// writes must then share the next commit.
+    private func withWriterHeld<T: Sendable>(
+        _ store: Store, holderName: String, queued: Int, launch: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         let gate = DispatchSemaphore(value: 0)
         let entered = DispatchSemaphore(value: 0)
-        let first = Task {
+        let holder = Task {
             try await store.write { db in
                 entered.signal()
                 gate.wait()
-                return try VMRepository.create(VMSpec(name: "first"), actor: AuditActor(identity: "t"), in: db).id
+                return try VMRepository.create(VMSpec(name: holderName), actor: AuditActor(identity: "t"), in: db).id
             }
         }
         await waitFor(entered)
-        let rest = Task {
+        let launched = Task { try await launch() }
+        while store.writer.queuedCount < queued { try await Task.sleep(nanoseconds: 1_000_000) }
+        gate.signal()
+        _ = try await holder.value
+        return try await launched.value
+    }
+
+    /// 63 writes queued behind a held one commit together: 64 writes, exactly two commits.
+    func testQueuedWritesShareOneCommit() async throws {
+        let store = try Store(dataDirectory: try makeScratchDirectory(self))
+        try await withWriterHeld(store, holderName: "first", queued: 63) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for n in 0..<63 {
                     group.addTask {
@@ -64,29 +75,14 @@ final class GroupCommitTests: XCTestCase {
                 try await group.waitForAll()
             }
         }
-        while writer.queuedCount < 63 { try await Task.sleep(nanoseconds: 1_000_000) }
-        gate.signal()
-        _ = try await first.value
-        try await rest.value
-        XCTAssertEqual(writer.statistics, .init(commits: 2, writes: 64))
+        XCTAssertEqual(store.writer.statistics, .init(commits: 2, writes: 64))
     }
 
     /// A write that fails inside a batch rolls back alone; its neighbours commit.
     func testFailingWriteDoesNotFailItsNeighbours() async throws {
         let store = try Store(dataDirectory: try makeScratchDirectory(self))
-        let writer = store.writer
-        let gate = DispatchSemaphore(value: 0)
-        let entered = DispatchSemaphore(value: 0)
-        let holder = Task {
-            try await store.write { db in
-                entered.signal()
-                gate.wait()
-                return try VMRepository.create(VMSpec(name: "holder"), actor: AuditActor(identity: "t"), in: db).id
-            }
-        }
-        await waitFor(entered)
         let names = ["a", "b", "dup", "dup", "c"]
-        let results = Task {
+        let outcomes = try await withWriterHeld(store, holderName: "holder", queued: names.count) {
             await withTaskGroup(of: (String, Bool).self) { group in
                 for name in names {
                     group.addTask {
@@ -101,16 +97,12 @@ final class GroupCommitTests: XCTestCase {
                 return await group.reduce(into: []) { $0.append($1) }
             }
         }
-        while writer.queuedCount < names.count { try await Task.sleep(nanoseconds: 1_000_000) }
-        gate.signal()
-        _ = try await holder.value
-        let outcomes = await results.value
         XCTAssertEqual(outcomes.filter { !$0.1 }.map(\.0), ["dup"], "exactly one of the duplicates fails")
-        XCTAssertEqual(writer.statistics.commits, 2)
-        let (names2, verified) = try await store.read { db in
+        XCTAssertEqual(store.writer.statistics.commits, 2)
+        let (stored, verified) = try await store.read { db in
             (try String.fetchAll(db, sql: "SELECT name FROM vms ORDER BY name"), try AuditChain.verify(in: db))
         }
-        XCTAssertEqual(names2, ["a", "b", "c", "dup", "holder"])
+        XCTAssertEqual(stored, ["a", "b", "c", "dup", "holder"])
         XCTAssertTrue(verified.isValid)
         XCTAssertEqual(verified.events, 5, "the failed write's audit event rolled back with it")
     }

@@ -61,6 +61,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        .target(
+            name: "BinderyReconciler",
+            dependencies: ["BinderyStore", "BinderyKernel", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
+
         .executableTarget(
             name: "bindery",
             dependencies: [
@@ -107,6 +113,11 @@ let package = Package(
         .testTarget(
             name: "BinderyHTTPTests",
             dependencies: ["BinderyHTTP", "COpenSSL"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BinderyReconcilerTests",
+            dependencies: ["BinderyReconciler", "BinderyStore", "BinderyKernel", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         .testTarget(

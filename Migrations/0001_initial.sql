@@ -6,17 +6,20 @@
 -- A VM's IOMMU context (one VFIO container or one iommufd IOAS).
 CREATE TABLE vms (
     id                  TEXT PRIMARY KEY,
-    name                TEXT NOT NULL UNIQUE,
+    name                TEXT NOT NULL,
     labels              TEXT NOT NULL DEFAULT '{}',
     generation          INTEGER NOT NULL DEFAULT 1,
     resource_version    INTEGER NOT NULL DEFAULT 1,
     created_at          TEXT NOT NULL,
     updated_at          TEXT NOT NULL,
     deletion_requested_at TEXT,
+    deleted_at          TEXT,                      -- tombstone once torn down
     phase               TEXT NOT NULL DEFAULT 'Pending',
     observed_generation INTEGER NOT NULL DEFAULT 0,
     conditions          TEXT NOT NULL DEFAULT '[]'
 );
+-- A name is unique among live VMs; a deleted VM's name can be used again.
+CREATE UNIQUE INDEX vms_live_name ON vms(name) WHERE deleted_at IS NULL;
 
 -- Guest memory regions DMA-mapped into the VM's context.
 CREATE TABLE vm_memory_regions (

@@ -19,6 +19,9 @@ public final class VMContext: @unchecked Sendable {
     private var mapped: [(region: GuestMemoryRegion, vaddr: UInt64)] = []
     private var groups: [Int: VFIOGroup] = [:]
     private var devices: [String: VFIODevice] = [:]
+    /// Each attached device's group, remembered at attach: a device that vanished from sysfs
+    /// must still be detachable.
+    private var deviceGroups: [String: Int] = [:]
     private var isIOMMUSet = false
 
     /// Opens a container for a VM and maps its memory into this process (DMA mapping waits
@@ -83,6 +86,7 @@ public final class VMContext: @unchecked Sendable {
             }
         }
         devices[address] = try groups[number]!.openDevice(address)
+        deviceGroups[address] = number
     }
 
     /// SET_IOMMU (nesting when the kernel accepts it, else type1v2), GET_INFO, then MAP_DMA.
@@ -107,9 +111,8 @@ public final class VMContext: @unchecked Sendable {
     public func detach(_ address: String) throws(KernelError) {
         guard let device = devices.removeValue(forKey: address) else { return }
         device.close()
-        let number = try inventory.device(address).iommuGroup
-        guard let number, let group = groups[number] else { return }
-        let stillOpen = devices.keys.contains { (try? inventory.device($0).iommuGroup) == number }
+        guard let number = deviceGroups.removeValue(forKey: address), let group = groups[number] else { return }
+        let stillOpen = deviceGroups.values.contains(number)
         if !stillOpen {
             try group.unsetContainer()
             group.close()
@@ -167,6 +170,7 @@ public final class VMContext: @unchecked Sendable {
     public func close() {
         for device in devices.values { device.close() }
         devices.removeAll()
+        deviceGroups.removeAll()
         for group in groups.values { group.close() }
         groups.removeAll()
         container.close()

@@ -9,7 +9,7 @@ extension SimulatedKernel {
     private func deviceFile(_ path: String) -> (SimDevice, String)? {
         guard path.hasPrefix(Self.devicesDirectory + "/") else { return nil }
         let parts = path.dropFirst(Self.devicesDirectory.count + 1).split(separator: "/", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let device = devices[parts[0]] else { return nil }
+        guard parts.count == 2, !hidden.contains(parts[0]), let device = devices[parts[0]] else { return nil }
         return (device, parts[1])
     }
 
@@ -64,7 +64,7 @@ extension SimulatedKernel {
 
     public func listDirectory(_ path: String) -> Result<[String], Errno> {
         lock.withLock {
-            if path == Self.devicesDirectory { return .success(devices.keys.sorted()) }
+            if path == Self.devicesDirectory { return .success(devices.keys.filter { !hidden.contains($0) }.sorted()) }
             if let (device, file) = deviceFile(path), file == "vfio-dev" {
                 guard host.iommufd, device.driver == "vfio-pci",
                       let index = host.devices.firstIndex(where: { $0.address == device.spec.address }) else { return .failure(.ENOENT) }

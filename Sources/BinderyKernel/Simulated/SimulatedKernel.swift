@@ -19,6 +19,7 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     var groups: [Int: SimGroup] = [:]
     var allocatedPASIDs: [UInt32: Int] = [:]   // host PASID → owning container id
     var nextAddress: UInt64 = 0x7f00_0000_0000
+    var hidden: Set<String> = []                // devices removed from the inventory (drift)
 
     /// A simulated kernel for `host`.
     public init(host: SimulatedHost = .standard, faults: FaultPlan = FaultPlan()) {
@@ -203,6 +204,13 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
 
     /// Open file descriptors.
     public var openFileCount: Int { lock.withLock { files.count } }
+
+    /// Removes a device from (or returns it to) the PCI inventory, as a hot-unplug would.
+    public func setPresent(_ present: Bool, of address: String) {
+        lock.withLock {
+            if present { hidden.remove(address) } else { hidden.insert(address) }
+        }
+    }
 
     /// Changes a device's driver behind Bindery's back (a test's "someone unbound it").
     public func setDriver(_ driver: String?, of address: String) {

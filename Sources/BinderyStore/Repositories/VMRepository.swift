@@ -33,6 +33,52 @@ public enum VMRepository {
         return record
     }
 
+    /// Asks for the VM to be torn down (bindings, then devices, then its context); audited.
+    @discardableResult
+    public static func requestDeletion(_ id: String, actor: AuditActor, requestID: String? = nil, in db: Database) throws -> VMRecord {
+        guard let before = try fetch(id: id, in: db), !(try isDeleted(id, in: db)) else { throw StoreError.notFound(resourceType: "vm", id: id) }
+        let now = Timestamp.now()
+        try db.execute(sql: """
+            UPDATE vms SET deletion_requested_at = COALESCE(deletion_requested_at, ?), generation = generation + 1,
+                resource_version = resource_version + 1, updated_at = ? WHERE id = ?
+            """, arguments: [now, now, id])
+        let after = try fetch(id: id, in: db)!
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: "vm.delete", resourceType: "vm", resourceID: id,
+                                          outcome: .success, httpStatus: 202, before: before.auditJSON, after: after.auditJSON), in: db, at: now)
+        return after
+    }
+
+    /// True when deletion was asked for.
+    public static func isDeletionRequested(_ id: String, in db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT deletion_requested_at IS NOT NULL FROM vms WHERE id = ?", arguments: [id]) ?? false
+    }
+
+    /// True once torn down (a tombstone).
+    public static func isDeleted(_ id: String, in db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT deleted_at IS NOT NULL FROM vms WHERE id = ?", arguments: [id]) ?? false
+    }
+
+    /// Records what the reconciler observed.
+    public static func updateStatus(_ id: String, phase: String, conditions: [Condition], observedGeneration: Int, in db: Database) throws {
+        let current: String = try String.fetchOne(db, sql: "SELECT conditions FROM vms WHERE id = ?", arguments: [id]) ?? "[]"
+        try db.execute(sql: """
+            UPDATE vms SET phase = ?, conditions = ?, observed_generation = ?, resource_version = resource_version + 1, updated_at = ?
+            WHERE id = ?
+            """, arguments: [phase, Condition.encode(Condition.merge(Condition.decode(current), conditions)), observedGeneration,
+                             Timestamp.now(), id])
+    }
+
+    /// Turns the VM into a tombstone once everything it held is released.
+    public static func markDeleted(_ id: String, in db: Database) throws {
+        try db.execute(sql: "UPDATE vms SET phase = 'Deleted', deleted_at = ?, updated_at = ? WHERE id = ?",
+                       arguments: [Timestamp.now(), Timestamp.now(), id])
+    }
+
+    /// Ids of VMs not yet deleted.
+    public static func liveIDs(in db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT id FROM vms WHERE deleted_at IS NULL ORDER BY id")
+    }
+
     /// The VM with `id`, if it exists.
     public static func fetch(id: String, in db: Database) throws -> VMRecord? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM vms WHERE id = ?", arguments: [id]) else { return nil }

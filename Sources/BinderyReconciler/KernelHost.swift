@@ -1,0 +1,71 @@
+import BinderyKernel
+import Foundation
+
+/// What the reconciler holds in the kernel: one `VMContext` per VM, which device is attached
+/// where, and which binding is bound with which table. Lost with the process, by design:
+/// closing a container releases everything, so a restart rebuilds from desired state.
+final class KernelHost: @unchecked Sendable {
+    let syscalls: any Syscalls
+    let inventory: SysfsInventory
+    let binder: DriverBinder
+
+    /// A binding as it is in the kernel.
+    struct BoundTable {
+        var vmID: String
+        var device: String
+        var hostPASID: UInt32
+        var bind: GuestPageTableBind
+        var generation: Int
+    }
+
+    private let lock = NSLock()
+    private var contexts: [String: VMContext] = [:]
+    private var vmLocks: [String: NSLock] = [:]
+    private var attachments: [String: String] = [:]   // device → VM
+    private var bound: [String: BoundTable] = [:]       // binding → table
+    private var reserved: [String: (vmID: String, pasid: UInt32)] = [:]  // binding → PASID allocated, not bound
+
+    init(syscalls: any Syscalls, sysfsRoot: String) {
+        self.syscalls = syscalls
+        inventory = SysfsInventory(syscalls: syscalls, root: sysfsRoot)
+        binder = DriverBinder(inventory: inventory)
+    }
+
+    func context(_ vmID: String) -> VMContext? { lock.withLock { contexts[vmID] } }
+    func setContext(_ context: VMContext?, for vmID: String) { lock.withLock { contexts[vmID] = context } }
+    func attachment(of device: String) -> String? { lock.withLock { attachments[device] } }
+    func setAttachment(_ vmID: String?, of device: String) { lock.withLock { attachments[device] = vmID } }
+    func devices(attachedTo vmID: String) -> [String] { lock.withLock { attachments.filter { $0.value == vmID }.map(\.key) } }
+    func boundTable(_ binding: String) -> BoundTable? { lock.withLock { bound[binding] } }
+    func setBoundTable(_ table: BoundTable?, for binding: String) { lock.withLock { bound[binding] = table } }
+    func bindings(onDevice device: String) -> [String] { lock.withLock { bound.filter { $0.value.device == device }.map(\.key) } }
+
+    /// A PASID allocated for `binding` whose bind failed: reused by the retry, never leaked.
+    func reservedPASID(for binding: String, vmID: String) -> UInt32? {
+        lock.withLock { reserved[binding].flatMap { $0.vmID == vmID ? $0.pasid : nil } }
+    }
+    func setReservedPASID(_ pasid: UInt32?, for binding: String, vmID: String) {
+        lock.withLock { reserved[binding] = pasid.map { (vmID, $0) } }
+    }
+    /// Drops reservations of `vmID` (its container released them).
+    func dropReservations(of vmID: String) { lock.withLock { reserved = reserved.filter { $0.value.vmID != vmID } } }
+
+    /// Runs `body` holding the VM's lock: one kernel conversation per container at a time.
+    func withVM<T>(_ vmID: String, _ body: () throws -> T) rethrows -> T {
+        let vmLock = lock.withLock { () -> NSLock in
+            if let existing = vmLocks[vmID] { return existing }
+            let created = NSLock()
+            vmLocks[vmID] = created
+            return created
+        }
+        vmLock.lock()
+        defer { vmLock.unlock() }
+        return try body()
+    }
+
+    /// Ids of every bound binding.
+    func boundIDs() -> [String] { lock.withLock { Array(bound.keys) } }
+
+    /// Every binding bound now (for tests and the crash check).
+    var boundCount: Int { lock.withLock { bound.count } }
+}

@@ -1,0 +1,237 @@
+import BinderyKernel
+import BinderyStore
+import CBinderyKernel
+import Foundation
+import GRDB
+
+extension Reconciler {
+    /// What one binding needs this pass.
+    private enum Plan {
+        case nothing
+        case status(phase: String, Condition, retry: Bool)
+        case bind(BindingRecord, VMContext)
+        case rebind(BindingRecord, VMContext, old: KernelHost.BoundTable)
+        case unbind(BindingRecord, KernelHost.BoundTable?)
+    }
+
+    /// What one kernel action did.
+    private struct Outcome {
+        var record: BindingRecord
+        var action: String
+        var intent: Int64 = 0
+        var table: KernelHost.BoundTable?
+        var error: KernelError?
+        var deleted = false
+    }
+
+    /// A batch of bindings: decide, journal the intents in one transaction, act on the kernel,
+    /// then record results, status and audit events in one transaction.
+    func reconcileBindings(_ ids: [String]) async throws {
+        let plans = try await store.read { db -> [(String, Plan, BindingRecord?)] in
+            try ids.map { id in
+                guard let record = try BindingRepository.fetch(id, in: db), record.deletedAt == nil else { return (id, .nothing, nil) }
+                return (id, try self.plan(record, in: db), record)
+            }
+        }
+        var work: [Outcome] = []
+        var statusOnly: [(BindingRecord, String, Condition, Bool)] = []
+        for (_, plan, record) in plans {
+            switch plan {
+            case .nothing: break
+            case let .status(phase, condition, retry): statusOnly.append((record!, phase, condition, retry))
+            case let .bind(record, _): work.append(Outcome(record: record, action: "bind"))
+            case let .rebind(record, _, _): work.append(Outcome(record: record, action: "rebind"))
+            case let .unbind(record, _): work.append(Outcome(record: record, action: "unbind"))
+            }
+        }
+        if !work.isEmpty {
+            let intents = try await store.write { [work] db in
+                try work.map { try OperationsJournal.begin(resourceType: "binding", resourceID: $0.record.id, action: $0.action,
+                                                           generation: $0.record.meta.generation, in: db) }
+            }
+            for index in work.indices { work[index].intent = intents[index] }
+        }
+        var index = 0
+        for (_, plan, _) in plans {
+            switch plan {
+            case let .bind(record, context): work[index] = act(work[index]) { try self.bind(record, context) }
+            case let .rebind(record, context, old): work[index] = act(work[index]) { try self.rebind(record, context, old: old) }
+            case let .unbind(record, table): work[index] = act(work[index]) { try self.unbind(record, table); return nil }
+            default: continue
+            }
+            index += 1
+        }
+        var delays: [String: Double] = [:]
+        for outcome in work where outcome.error.map({ !isTerminal($0) }) ?? false {
+            delays[outcome.record.id] = await retry(.binding(outcome.record.id))
+        }
+        for (record, _, _, shouldRetry) in statusOnly where shouldRetry {
+            delays[record.id] = await retry(.binding(record.id))
+        }
+        let vmsToWake = Set(work.filter(\.deleted).map(\.record.spec.vmID))
+        try await store.write { [work, statusOnly, delays] db in
+            for outcome in work { try self.record(outcome, retryIn: delays[outcome.record.id], in: db) }
+            for (record, phase, condition, _) in statusOnly where record.phase != phase || record.conditions.first(where: { $0.type == condition.type })?.reason != condition.reason {
+                try BindingRepository.updateStatus(record.id, phase: phase, conditions: [condition],
+                                                   observedGeneration: record.observedGeneration, hostPASID: .some(nil), in: db)
+            }
+        }
+        for outcome in work where outcome.error == nil { succeeded(.binding(outcome.record.id)) }
+        for vmID in vmsToWake { await queue.add(.vm(vmID)) }
+    }
+
+    private func plan(_ record: BindingRecord, in db: Database) throws -> Plan {
+        let vmID = record.spec.vmID, address = record.spec.deviceAddress
+        let current = kernel.boundTable(record.id)
+        let vmGoing = try VMRepository.isDeletionRequested(vmID, in: db)
+        if record.deletionRequestedAt != nil || vmGoing { return .unbind(record, current) }
+        guard let device = try DeviceRepository.fetch(address, in: db), device.isPresent else {
+            if current != nil { kernel.setBoundTable(nil, for: record.id) }
+            return .status(phase: "Degraded", Condition(type: "Bound", status: false, reason: "DeviceMissing",
+                                                         message: "\(address) is no longer in the PCI inventory"), retry: false)
+        }
+        guard let context = kernel.context(vmID), kernel.attachment(of: address) == vmID else {
+            return .status(phase: "Pending", Condition(type: "Bound", status: false, reason: "WaitingForDevice",
+                                                        message: "waiting for \(address) to be attached to \(vmID)"), retry: false)
+        }
+        guard let nesting = context.nesting, nesting.canBindPageTables else {
+            return .status(phase: "Failed", Condition(type: "Bound", status: false, reason: "CapabilityMissing",
+                message: "terminal: VFIO_IOMMU_GET_INFO on \(vmID)'s container advertises no nesting capability, so this host cannot bind guest page tables"),
+                retry: false)
+        }
+        guard record.spec.format == "intel-vtd", record.spec.version == 1, Int(nesting.addressWidth) >= record.spec.addressWidth else {
+            return .status(phase: "Failed", Condition(type: "Bound", status: false, reason: "FormatNotSupported",
+                message: "terminal: this host binds intel-vtd version 1 up to \(nesting.addressWidth)-bit addresses"), retry: false)
+        }
+        if let current {
+            if current.generation == record.meta.generation {
+                return record.phase == "Bound" ? .nothing : .status(phase: "Bound", Condition(type: "Bound", status: true, reason: "Bound",
+                    message: "host PASID \(current.hostPASID)"), retry: false)
+            }
+            return .rebind(record, context, old: current)
+        }
+        return .bind(record, context)
+    }
+
+    private func act(_ outcome: Outcome, _ body: () throws -> KernelHost.BoundTable?) -> Outcome {
+        var outcome = outcome
+        do {
+            outcome.table = try body()
+            if outcome.action == "unbind" { outcome.deleted = true }
+        } catch let error as KernelError {
+            outcome.error = error
+        } catch {
+            outcome.error = .unexpected(call: outcome.action, detail: "\(error)")
+        }
+        return outcome
+    }
+
+    private func guestTable(_ record: BindingRecord, hostPASID: UInt32) -> GuestPageTableBind {
+        let fields = (try? JSONSerialization.jsonObject(with: Data(record.spec.formatFields.utf8))) as? [String: Any] ?? [:]
+        var flags: UInt64 = 0
+        for (name, bit) in [("sre", IOMMU_SVA_VTD_GPASID_SRE), ("eafe", IOMMU_SVA_VTD_GPASID_EAFE), ("pcd", IOMMU_SVA_VTD_GPASID_PCD),
+                            ("pwt", IOMMU_SVA_VTD_GPASID_PWT), ("emte", IOMMU_SVA_VTD_GPASID_EMTE), ("cd", IOMMU_SVA_VTD_GPASID_CD)]
+        where fields[name] as? Bool == true {
+            flags |= UInt64(bit)
+        }
+        return GuestPageTableBind(addressWidth: UInt32(record.spec.addressWidth), pageTable: record.spec.pageTableAddress,
+                                  hostPASID: UInt64(hostPASID), guestPASID: UInt64(record.spec.guestPASID), vtdFlags: flags,
+                                  pat: UInt32(fields["pat"] as? Int ?? 0), emt: UInt32(fields["emt"] as? Int ?? 0))
+    }
+
+    /// Binds on a host PASID: the one reserved by an earlier failed attempt, else a new one
+    /// (the requested one, if any). A failed bind keeps the PASID reserved for the retry.
+    private func bind(_ record: BindingRecord, _ context: VMContext) throws -> KernelHost.BoundTable {
+        try kernel.withVM(record.spec.vmID) {
+            let pasid: UInt32
+            if let reserved = kernel.reservedPASID(for: record.id, vmID: record.spec.vmID) {
+                pasid = reserved
+            } else {
+                pasid = try context.allocatePASID(in: record.spec.requestedHostPASID.map { UInt32($0)...UInt32($0) })
+                kernel.setReservedPASID(pasid, for: record.id, vmID: record.spec.vmID)
+            }
+            let table = guestTable(record, hostPASID: pasid)
+            try context.bind(table)
+            kernel.setReservedPASID(nil, for: record.id, vmID: record.spec.vmID)
+            let bound = KernelHost.BoundTable(vmID: record.spec.vmID, device: record.spec.deviceAddress, hostPASID: pasid,
+                                              bind: table, generation: record.meta.generation)
+            kernel.setBoundTable(bound, for: record.id)
+            return bound
+        }
+    }
+
+    /// The guest switched tables: unbind the old one, bind the new one on the same host PASID.
+    private func rebind(_ record: BindingRecord, _ context: VMContext, old: KernelHost.BoundTable) throws -> KernelHost.BoundTable {
+        try kernel.withVM(record.spec.vmID) {
+            let table = guestTable(record, hostPASID: old.hostPASID)
+            try context.unbind(old.bind)
+            kernel.setBoundTable(nil, for: record.id)
+            kernel.setReservedPASID(old.hostPASID, for: record.id, vmID: record.spec.vmID)
+            try context.bind(table)
+            kernel.setReservedPASID(nil, for: record.id, vmID: record.spec.vmID)
+            let bound = KernelHost.BoundTable(vmID: record.spec.vmID, device: record.spec.deviceAddress, hostPASID: old.hostPASID,
+                                              bind: table, generation: record.meta.generation)
+            kernel.setBoundTable(bound, for: record.id)
+            return bound
+        }
+    }
+
+    /// Unbinds (if bound) and frees the binding's PASID (bound or only reserved).
+    private func unbind(_ record: BindingRecord, _ table: KernelHost.BoundTable?) throws {
+        let vmID = record.spec.vmID
+        guard let context = kernel.context(vmID) else { return }
+        try kernel.withVM(vmID) {
+            if let table {
+                try context.unbind(table.bind)
+                kernel.setBoundTable(nil, for: record.id)
+                kernel.setReservedPASID(table.hostPASID, for: record.id, vmID: vmID)
+            }
+            if let pasid = kernel.reservedPASID(for: record.id, vmID: vmID) {
+                try context.freePASID(pasid)
+                kernel.setReservedPASID(nil, for: record.id, vmID: vmID)
+            }
+        }
+    }
+
+    private func isTerminal(_ error: KernelError) -> Bool {
+        if case .unsupported = error { return true }
+        return false
+    }
+
+    private func record(_ outcome: Outcome, retryIn delay: Double?, in db: Database) throws {
+        let record = outcome.record
+        try OperationsJournal.finish(outcome.intent, succeeded: outcome.error == nil, kernelCall: outcome.error?.call,
+                                     errno: outcome.error?.errno?.name, in: db)
+        if let error = outcome.error {
+            let retryAt = delay.map { Timestamp.format(Date().addingTimeInterval($0)) }
+            let message = isTerminal(error) ? "terminal: \(error)" : "\(error); retrying at \(retryAt ?? "-")"
+            try BindingRepository.updateStatus(record.id, phase: "Failed", conditions: [
+                Condition(type: "Bound", status: false, reason: isTerminal(error) ? "CapabilityMissing" : "KernelError", message: message),
+            ], observedGeneration: record.observedGeneration, hostPASID: .some(nil),
+               lastError: (error.call, error.errno?.name ?? "none"), nextRetryAt: retryAt, in: db)
+            try AuditChain.append(AuditRecord(actor: .reconciler, action: "binding.\(outcome.action)", resourceType: "binding",
+                                              resourceID: record.id, outcome: .failed,
+                                              after: JSONText.object([("call", JSONText.string(error.call)),
+                                                                      ("errno", JSONText.optionalString(error.errno?.name)),
+                                                                      ("error", JSONText.string("\(error)"))])), in: db)
+            return
+        }
+        if outcome.deleted {
+            try BindingRepository.releaseHostPASID(binding: record.id, in: db)
+            try BindingRepository.markDeleted(record.id, in: db)
+            try AuditChain.append(AuditRecord(actor: .reconciler, action: "binding.unbind", resourceType: "binding", resourceID: record.id,
+                                              outcome: .success, before: record.auditJSON), in: db)
+            return
+        }
+        guard let table = outcome.table else { return }
+        try BindingRepository.recordHostPASID(Int(table.hostPASID), device: record.spec.deviceAddress, binding: record.id, in: db)
+        try BindingRepository.updateStatus(record.id, phase: "Bound", conditions: [
+            Condition(type: "Bound", status: true, reason: "Bound", message: "guest PASID \(record.spec.guestPASID) bound at host PASID \(table.hostPASID)"),
+        ], observedGeneration: record.meta.generation, hostPASID: .some(Int(table.hostPASID)), in: db)
+        try AuditChain.append(AuditRecord(actor: .reconciler, action: "binding.\(outcome.action)", resourceType: "binding", resourceID: record.id,
+                                          outcome: .success,
+                                          after: JSONText.object([("hostPasid", String(table.hostPASID)), ("generation", String(record.meta.generation))])),
+                              in: db)
+    }
+}
+

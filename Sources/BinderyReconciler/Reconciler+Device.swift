@@ -1,0 +1,138 @@
+import BinderyKernel
+import BinderyStore
+import GRDB
+
+extension Reconciler {
+    /// A device: attach it to the VM it is assigned to (rebinding it to vfio-pci first when
+    /// managed), detach it (giving it back to its original driver) when unassigned, and mark it
+    /// Degraded while it is missing from the inventory.
+    func reconcileDevice(_ address: String) async throws {
+        guard let device = try await store.read({ db in try DeviceRepository.fetch(address, in: db) }) else { return }
+        let attachedTo = kernel.attachment(of: address)
+        var desired = device.vmID
+        if let vmID = desired {
+            let going = try await store.read { db in try VMRepository.isDeletionRequested(vmID, in: db) || VMRepository.isDeleted(vmID, in: db) }
+            if going { desired = nil }
+        }
+        if !device.isPresent {
+            if attachedTo != nil { forget(address) }
+            try await setStatus(device, phase: "Degraded", Condition(type: "Present", status: false, reason: "DeviceMissing",
+                                                                      message: "\(address) is no longer in the PCI inventory"))
+            for binding in try await store.read({ db in try BindingRepository.live(deviceAddress: address, in: db) }) {
+                await queue.add(.binding(binding.id))
+            }
+            return
+        }
+        if let current = attachedTo, current != desired {
+            try await detach(device, from: current)
+        }
+        guard let vmID = desired else {
+            if device.phase != "Unassigned" || attachedTo != nil {
+                try await setStatus(device, phase: "Unassigned", Condition(type: "Attached", status: false, reason: "Unassigned",
+                                                                          message: "not assigned to a VM"))
+            }
+            return
+        }
+        if kernel.attachment(of: address) == vmID {
+            if device.phase != "Attached" || device.observedGeneration != device.meta.generation {
+                try await setStatus(device, phase: "Attached", Condition(type: "Attached", status: true, reason: "Attached",
+                                                                        message: "attached to \(vmID)"))
+            }
+            return
+        }
+        guard let context = kernel.context(vmID) else {
+            try await setStatus(device, phase: "Pending", Condition(type: "Attached", status: false, reason: "WaitingForVM",
+                                                                   message: "waiting for \(vmID)'s VFIO context"))
+            await queue.add(.vm(vmID))
+            return
+        }
+        let intent = try await store.write { db in
+            try OperationsJournal.begin(resourceType: "device", resourceID: address, action: "attach", generation: device.meta.generation, in: db)
+        }
+        do {
+            var originalDriver = device.originalDriver
+            if device.isManaged {
+                let before = try kernel.binder.bindToVFIO(address)
+                if originalDriver == nil, before != "vfio-pci" { originalDriver = before }
+            }
+            try kernel.withVM(vmID) { try context.attach(address) }
+            kernel.setAttachment(vmID, of: address)
+            let recordedDriver = originalDriver
+            try await store.write { db in
+                try OperationsJournal.finish(intent, succeeded: true, in: db)
+                try DeviceRepository.updateStatus(address, phase: "Attached", conditions: [
+                    Condition(type: "Attached", status: true, reason: "Attached", message: "attached to \(vmID)"),
+                    Condition(type: "Present", status: true, reason: "Present", message: "in the PCI inventory"),
+                ], observedGeneration: device.meta.generation, originalDriver: .some(recordedDriver), in: db)
+                try AuditChain.append(AuditRecord(actor: .reconciler, action: "device.attach", resourceType: "device", resourceID: address,
+                                                  outcome: .success, after: JSONText.object([("vm", JSONText.string(vmID))])), in: db)
+            }
+            succeeded(.device(address))
+            for binding in try await store.read({ db in try BindingRepository.live(deviceAddress: address, in: db) }) {
+                await queue.add(.binding(binding.id))
+            }
+        } catch let error as KernelError {
+            let delay = await retry(.device(address))
+            let reason: String
+            if case .groupNotViable = error { reason = "GroupNotViable" } else { reason = "KernelError" }
+            try await store.write { db in
+                try OperationsJournal.finish(intent, succeeded: false, kernelCall: error.call, errno: error.errno?.name, in: db)
+                try DeviceRepository.updateStatus(address, phase: "Failed", conditions: [
+                    Condition(type: "Attached", status: false, reason: reason, message: "\(error); retrying in \(String(format: "%.2f", delay)) s"),
+                ], observedGeneration: device.meta.generation, in: db)
+                try AuditChain.append(AuditRecord(actor: .reconciler, action: "device.attach", resourceType: "device", resourceID: address,
+                                                  outcome: .failed, after: JSONText.object([("error", JSONText.string("\(error)"))])), in: db)
+            }
+        }
+    }
+
+    private func detach(_ device: DeviceRecord, from vmID: String) async throws {
+        let address = device.address
+        // Bindings on the device go first: unbound and their PASIDs freed.
+        if let context = kernel.context(vmID) {
+            try kernel.withVM(vmID) {
+                for binding in kernel.bindings(onDevice: address) {
+                    if let table = kernel.boundTable(binding) {
+                        try context.unbind(table.bind)
+                        try context.freePASID(table.hostPASID)
+                    }
+                    kernel.setBoundTable(nil, for: binding)
+                }
+                try context.detach(address)
+            }
+            if context.attachedDevices.isEmpty { kernel.dropReservations(of: vmID) }
+        }
+        kernel.setAttachment(nil, of: address)
+        let restored: String? = device.isManaged ? device.originalDriver : nil
+        if let restored { try kernel.binder.restore(address, to: restored) }
+        try await store.write { db in
+            try AuditChain.append(AuditRecord(actor: .reconciler, action: "device.detach", resourceType: "device", resourceID: address,
+                                              outcome: .success,
+                                              after: JSONText.object([("vm", JSONText.string(vmID)), ("restoredDriver", JSONText.optionalString(restored))])),
+                                  in: db)
+        }
+    }
+
+    /// Drops a vanished device from the kernel and the bookkeeping (best effort: it is gone).
+    private func forget(_ address: String) {
+        guard let vmID = kernel.attachment(of: address) else { return }
+        if let context = kernel.context(vmID) {
+            kernel.withVM(vmID) {
+                for binding in kernel.bindings(onDevice: address) {
+                    if let table = kernel.boundTable(binding) { try? context.unbind(table.bind); try? context.freePASID(table.hostPASID) }
+                    kernel.setBoundTable(nil, for: binding)
+                }
+                try? context.detach(address)
+            }
+            if context.attachedDevices.isEmpty { kernel.dropReservations(of: vmID) }
+        }
+        kernel.setAttachment(nil, of: address)
+    }
+
+    private func setStatus(_ device: DeviceRecord, phase: String, _ condition: Condition) async throws {
+        try await store.write { db in
+            try DeviceRepository.updateStatus(device.address, phase: phase, conditions: [condition],
+                                              observedGeneration: device.meta.generation, in: db)
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import BinderyKernel
+import BinderyStore
+import GRDB
+
+extension Reconciler {
+    /// A VM: open its context (container + guest memory) or, when deletion was asked for,
+    /// tear down in reverse order — bindings, then devices, then the context — and leave a tombstone.
+    func reconcileVM(_ id: String) async throws {
+        let state = try await store.read { db -> (VMRecord, Bool, Bool, [String], [String])? in
+            guard let vm = try VMRepository.fetch(id: id, in: db) else { return nil }
+            return (vm, try VMRepository.isDeletionRequested(id, in: db), try VMRepository.isDeleted(id, in: db),
+                    try BindingRepository.live(vmID: id, in: db).map(\.id), try DeviceRepository.assigned(to: id, in: db).map(\.address))
+        }
+        guard let (vm, deleting, deleted, bindings, devices) = state, !deleted else { return }
+        if deleting {
+            try await tearDown(vm, bindings: bindings, devices: devices)
+            return
+        }
+        if kernel.context(id) == nil {
+            let regions = vm.spec.memory.map {
+                GuestMemoryRegion(guestAddress: $0.guestAddress, size: $0.size, backingPath: $0.backingPath, backingOffset: $0.backingOffset)
+            }
+            let intent = try await store.write { db in
+                try OperationsJournal.begin(resourceType: "vm", resourceID: id, action: "open-context", generation: vm.meta.generation, in: db)
+            }
+            do {
+                let context = try VMContext(syscalls: kernel.syscalls, inventory: kernel.inventory, memory: regions)
+                kernel.setContext(context, for: id)
+                try await store.write { db in
+                    try OperationsJournal.finish(intent, succeeded: true, in: db)
+                    try VMRepository.updateStatus(id, phase: "Ready", conditions: [
+                        Condition(type: "Ready", status: true, reason: "ContextOpen",
+                                  message: "VFIO container open; guest memory maps when the first device attaches"),
+                    ], observedGeneration: vm.meta.generation, in: db)
+                    try AuditChain.append(AuditRecord(actor: .reconciler, action: "vm.open-context", resourceType: "vm", resourceID: id,
+                                                      outcome: .success), in: db)
+                }
+                succeeded(.vm(id))
+            } catch let error as KernelError {
+                let delay = error.isTransient || error.errno != nil ? await retry(.vm(id)) : nil
+                try await store.write { db in
+                    try OperationsJournal.finish(intent, succeeded: false, kernelCall: error.call, errno: error.errno?.name, in: db)
+                    try VMRepository.updateStatus(id, phase: "Failed", conditions: [
+                        Condition(type: "Ready", status: false, reason: "KernelError",
+                                  message: "\(error)" + (delay.map { String(format: "; retrying in %.2f s", $0) } ?? "")),
+                    ], observedGeneration: vm.meta.generation, in: db)
+                    try AuditChain.append(AuditRecord(actor: .reconciler, action: "vm.open-context", resourceType: "vm", resourceID: id,
+                                                      outcome: .failed, after: JSONText.object([("error", JSONText.string("\(error)"))])), in: db)
+                }
+                return
+            }
+        }
+        for address in devices { await queue.add(.device(address)) }
+    }
+
+    private func tearDown(_ vm: VMRecord, bindings: [String], devices: [String]) async throws {
+        // Bindings first: each unbinds itself when it sees its VM going.
+        if !bindings.isEmpty {
+            for binding in bindings { await queue.add(.binding(binding)) }
+            await queue.add(.vm(vm.id), after: 0.01)
+            return
+        }
+        // Then devices: unassign; each detaches (and goes back to its driver) on its own pass.
+        if !devices.isEmpty || !kernel.devices(attachedTo: vm.id).isEmpty {
+            try await store.write { db in
+                for address in devices {
+                    let device = try DeviceRepository.fetch(address, in: db)
+                    try DeviceRepository.assign(address, to: nil, managed: device?.isManaged ?? false, actor: .reconciler, in: db)
+                }
+            }
+            for address in Set(devices + kernel.devices(attachedTo: vm.id)) { await queue.add(.device(address)) }
+            await queue.add(.vm(vm.id), after: 0.01)
+            return
+        }
+        // Last, the context.
+        if let context = kernel.context(vm.id) {
+            kernel.withVM(vm.id) { context.close() }
+            kernel.setContext(nil, for: vm.id)
+        }
+        try await store.write { db in
+            try VMRepository.markDeleted(vm.id, in: db)
+            try AuditChain.append(AuditRecord(actor: .reconciler, action: "vm.teardown", resourceType: "vm", resourceID: vm.id,
+                                              outcome: .success, before: vm.auditJSON), in: db)
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import BinderyKernel
+import BinderyStore
+import Foundation
+
+/// Drives the kernel toward the desired state in the store. Level-based: work items are
+/// resource keys; each pass compares desired with actual and acts; a periodic resync catches
+/// drift and missed wake-ups. Every kernel action has an intent row in the operations journal
+/// before it and its result after, and an audit event with actor `reconciler`.
+public final class Reconciler: @unchecked Sendable {
+    /// The store holding desired state and status.
+    public let store: Store
+    /// Options.
+    public let options: ReconcilerOptions
+    let kernel: KernelHost
+    let queue = WorkQueue()
+    private var tasks: [Task<Void, Never>] = []
+    private let attemptsLock = NSLock()
+    private var attempts: [ResourceKey: Int] = [:]
+    private let logger: @Sendable (String) -> Void
+
+    /// A reconciler over `store`, driving the kernel behind `syscalls`.
+    public init(store: Store, syscalls: any Syscalls, options: ReconcilerOptions = ReconcilerOptions(),
+                logger: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.store = store
+        self.options = options
+        self.logger = logger
+        kernel = KernelHost(syscalls: syscalls, sysfsRoot: options.sysfsRoot)
+    }
+
+    /// Recovers from whatever the last process left (see `recoverAfterRestart`), syncs the
+    /// inventory, queues every resource, and starts the workers and the resync timer.
+    public func start() async throws {
+        try await recoverAfterRestart()
+        try await resync()
+        for _ in 0..<options.workers {
+            tasks.append(Task { [weak self] in await self?.work() })
+        }
+        let interval = options.resyncInterval
+        tasks.append(Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { return }
+                try? await self?.resync()
+            }
+        })
+    }
+
+    /// Stops the workers (kernel state stays until the process exits or `releaseKernelState`).
+    public func stop() async {
+        await queue.close()
+        tasks.forEach { $0.cancel() }
+        tasks.removeAll()
+    }
+
+    /// Asks for `key` to be reconciled soon (the API calls this after each write).
+    public func wake(_ key: ResourceKey) {
+        Task { await queue.add(key) }
+    }
+
+    /// Returns once nothing is queued, running or waiting to retry.
+    public func waitUntilIdle() async {
+        await queue.waitUntilIdle()
+    }
+
+    /// Bindings bound in the kernel now.
+    public var boundBindingCount: Int { kernel.boundCount }
+
+    /// Reads the inventory into the store and queues every live resource.
+    public func resync() async throws {
+        let snapshots = try kernel.inventory.devices().map(DeviceSnapshot.init)
+        let keys = try await store.write { db -> [ResourceKey] in
+            try DeviceRepository.syncInventory(snapshots, in: db)
+            let vms = try VMRepository.liveIDs(in: db).map(ResourceKey.vm)
+            let devices = try DeviceRepository.all(in: db).map { ResourceKey.device($0.address) }
+            let bindings = try BindingRepository.live(in: db).map { ResourceKey.binding($0.id) }
+            return vms + devices + bindings
+        }
+        for key in keys { await queue.add(key) }
+    }
+
+    private func work() async {
+        while let batch = await queue.take(limit: options.bindingBatchSize) {
+            do {
+                switch batch[0] {
+                case let .vm(id): try await reconcileVM(id)
+                case let .device(address): try await reconcileDevice(address)
+                case .binding:
+                    try await reconcileBindings(batch.compactMap { if case let .binding(id) = $0 { return id } else { return nil } })
+                }
+            } catch {
+                logger("reconcile \(batch[0]) failed: \(error); retrying")
+                for key in batch { await retry(key) }
+            }
+            await queue.done(batch)
+        }
+    }
+
+    /// Schedules `key` again after a backoff that grows with its consecutive failures.
+    @discardableResult
+    func retry(_ key: ResourceKey) async -> Double {
+        let attempt = attemptsLock.withLock { () -> Int in
+            attempts[key, default: 0] += 1
+            return attempts[key]!
+        }
+        let delay = options.backoff(attempt: attempt)
+        await queue.add(key, after: delay)
+        return delay
+    }
+
+    /// Forgets `key`'s failures after a success.
+    func succeeded(_ key: ResourceKey) {
+        attemptsLock.withLock { _ = attempts.removeValue(forKey: key) }
+    }
+
+    func log(_ line: String) { logger(line) }
+}
+
+extension DeviceSnapshot {
+    /// The store's copy of a sysfs device.
+    init(_ device: PCIDevice) {
+        self.init(address: device.address, vendorID: Int(device.vendorID), deviceID: Int(device.deviceID),
+                  classCode: Int(device.classCode), iommuGroup: device.iommuGroup, driver: device.driver, numaNode: device.numaNode,
+                  pasidSupported: device.capabilities.pasidSupported, pasidWidth: device.capabilities.pasidWidth,
+                  atsSupported: device.capabilities.atsSupported, priSupported: device.capabilities.priSupported)
+    }
+}

@@ -1,0 +1,24 @@
+/// How the reconciler works.
+public struct ReconcilerOptions: Sendable {
+    /// Concurrent workers.
+    public var workers = 4
+    /// Bindings reconciled per batch (one transaction for their intents, one for their results).
+    public var bindingBatchSize = 512
+    /// Full resync (inventory, every resource) interval; catches drift and missed wake-ups.
+    public var resyncInterval: Duration = .seconds(30)
+    /// First retry delay after a failure.
+    public var backoffBase: Double = 0.02
+    /// Longest retry delay.
+    public var backoffCap: Double = 30
+    /// Where sysfs is.
+    public var sysfsRoot = "/sys"
+
+    /// The defaults.
+    public init() {}
+
+    /// The delay before retry number `attempt` (1-based): exponential, capped, with ±50% jitter.
+    public func backoff(attempt: Int) -> Double {
+        let exponential = min(backoffCap, backoffBase * Double(1 << min(attempt - 1, 30)))
+        return exponential * Double.random(in: 0.5...1.5)
+    }
+}

@@ -1,0 +1,123 @@
+import GRDB
+
+/// Reads and writes guest PASID bindings. Client changes are audited here; the reconciler's
+/// status updates go through `updateStatus` and audit their kernel actions themselves.
+public enum BindingRepository {
+    /// Inserts a binding (phase Pending); audited as `binding.create`.
+    public static func create(_ spec: BindingSpec, id: String = ResourceID.make(prefix: "bnd"), actor: AuditActor,
+                              requestID: String? = nil, in db: Database) throws -> BindingRecord {
+        let now = Timestamp.now()
+        do {
+            try db.cachedStatement(sql: """
+                INSERT INTO bindings (id, vm_id, device_address, type, guest_pasid, requested_host_pasid, format, version,
+                    page_table_address, address_width, format_fields, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [id, spec.vmID, spec.deviceAddress, spec.type, spec.guestPASID, spec.requestedHostPASID,
+                                         spec.format, spec.version, Int64(bitPattern: spec.pageTableAddress), spec.addressWidth,
+                                         spec.formatFields, now, now])
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw StoreError.conflict(resourceType: "binding", field: "guestPasid", value: "\(spec.guestPASID) on \(spec.deviceAddress)")
+        }
+        let record = try fetch(id, in: db)!
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: "binding.create", resourceType: "binding",
+                                          resourceID: id, outcome: .success, httpStatus: 202, after: record.auditJSON), in: db, at: now)
+        return record
+    }
+
+    /// Replaces the page table (the guest switched tables): a new generation for the reconciler.
+    @discardableResult
+    public static func replacePageTable(_ id: String, address: UInt64, addressWidth: Int, actor: AuditActor,
+                                        requestID: String? = nil, in db: Database) throws -> BindingRecord {
+        guard let before = try fetch(id, in: db), before.deletedAt == nil else { throw StoreError.notFound(resourceType: "binding", id: id) }
+        try db.execute(sql: """
+            UPDATE bindings SET page_table_address = ?, address_width = ?, generation = generation + 1,
+                resource_version = resource_version + 1, updated_at = ? WHERE id = ?
+            """, arguments: [Int64(bitPattern: address), addressWidth, Timestamp.now(), id])
+        let after = try fetch(id, in: db)!
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: "binding.replace", resourceType: "binding",
+                                          resourceID: id, outcome: .success, httpStatus: 202, before: before.auditJSON,
+                                          after: after.auditJSON), in: db)
+        return after
+    }
+
+    /// Asks for the binding to be unbound and removed; audited as `binding.delete`.
+    @discardableResult
+    public static func requestDeletion(_ id: String, actor: AuditActor, requestID: String? = nil, in db: Database) throws -> BindingRecord {
+        guard let before = try fetch(id, in: db), before.deletedAt == nil else { throw StoreError.notFound(resourceType: "binding", id: id) }
+        try db.execute(sql: """
+            UPDATE bindings SET deletion_requested_at = COALESCE(deletion_requested_at, ?), generation = generation + 1,
+                resource_version = resource_version + 1, updated_at = ? WHERE id = ?
+            """, arguments: [Timestamp.now(), Timestamp.now(), id])
+        let after = try fetch(id, in: db)!
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: "binding.delete", resourceType: "binding",
+                                          resourceID: id, outcome: .success, httpStatus: 202, before: before.auditJSON,
+                                          after: after.auditJSON), in: db)
+        return after
+    }
+
+    /// What the reconciler observed. `hostPASID` .some(nil) clears it.
+    public static func updateStatus(_ id: String, phase: String, conditions: [Condition], observedGeneration: Int,
+                                    hostPASID: Int?? = nil, lastError: (call: String, errno: String)? = nil,
+                                    nextRetryAt: String? = nil, in db: Database) throws {
+        guard let current = try fetch(id, in: db) else { return }
+        let merged = Condition.merge(current.conditions, conditions)
+        try db.cachedStatement(sql: """
+            UPDATE bindings SET phase = ?, conditions = ?, observed_generation = ?, host_pasid = ?, last_error_errno = ?,
+                last_error_call = ?, next_retry_at = ?, resource_version = resource_version + 1, updated_at = ? WHERE id = ?
+            """).execute(arguments: [phase, Condition.encode(merged), observedGeneration,
+                                     hostPASID.map { $0 } ?? current.hostPASID, lastError?.errno, lastError?.call, nextRetryAt,
+                                     Timestamp.now(), id])
+    }
+
+    /// Turns the binding into a tombstone (unbound, PASID freed).
+    public static func markDeleted(_ id: String, in db: Database) throws {
+        try db.execute(sql: """
+            UPDATE bindings SET phase = 'Deleted', deleted_at = ?, host_pasid = NULL, resource_version = resource_version + 1,
+                updated_at = ? WHERE id = ?
+            """, arguments: [Timestamp.now(), Timestamp.now(), id])
+    }
+
+    /// The binding with `id`, tombstones included.
+    public static func fetch(_ id: String, in db: Database) throws -> BindingRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM bindings WHERE id = ?"), arguments: [id]).map(record)
+    }
+
+    /// Live (not deleted) bindings, optionally of one VM or device.
+    public static func live(vmID: String? = nil, deviceAddress: String? = nil, in db: Database) throws -> [BindingRecord] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM bindings WHERE deleted_at IS NULL AND (?1 IS NULL OR vm_id = ?1) AND (?2 IS NULL OR device_address = ?2)
+            ORDER BY id
+            """, arguments: [vmID, deviceAddress]).map(record)
+    }
+
+    /// Host PASID bookkeeping: records that `binding` holds `pasid` on `device` (unique per device).
+    public static func recordHostPASID(_ pasid: Int, device: String, binding: String, in db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO host_pasids (device_address, pasid, binding_id, allocated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT(binding_id) DO UPDATE SET pasid = excluded.pasid, device_address = excluded.device_address
+            """).execute(arguments: [device, pasid, binding, Timestamp.now()])
+    }
+
+    /// Forgets the host PASID `binding` held.
+    public static func releaseHostPASID(binding: String, in db: Database) throws {
+        try db.cachedStatement(sql: "DELETE FROM host_pasids WHERE binding_id = ?").execute(arguments: [binding])
+    }
+
+    static func record(_ row: Row) -> BindingRecord {
+        var spec = BindingSpec(vmID: row["vm_id"], deviceAddress: row["device_address"], guestPASID: row["guest_pasid"],
+                               requestedHostPASID: row["requested_host_pasid"],
+                               pageTableAddress: UInt64(bitPattern: row["page_table_address"] as Int64),
+                               addressWidth: row["address_width"], formatFields: row["format_fields"])
+        spec.type = row["type"]
+        spec.format = row["format"]
+        spec.version = row["version"]
+        return BindingRecord(
+            id: row["id"], spec: spec,
+            meta: ResourceMeta(generation: row["generation"], resourceVersion: row["resource_version"],
+                               createdAt: row["created_at"], updatedAt: row["updated_at"]),
+            deletionRequestedAt: row["deletion_requested_at"], deletedAt: row["deleted_at"], phase: row["phase"],
+            observedGeneration: row["observed_generation"], conditions: Condition.decode(row["conditions"]),
+            hostPASID: row["host_pasid"], lastErrorErrno: row["last_error_errno"], lastErrorCall: row["last_error_call"],
+            nextRetryAt: row["next_retry_at"])
+    }
+}

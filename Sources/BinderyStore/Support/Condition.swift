@@ -1,0 +1,54 @@
+import Foundation
+
+/// One status condition, as Kubernetes-style clients expect (`type`, `status`, `reason`, `message`).
+public struct Condition: Sendable, Equatable, Codable {
+    /// What the condition is about: `Ready`, `Bound`, `DeviceAttached`, `Degraded`, ...
+    public var type: String
+    /// `True`, `False` or `Unknown`.
+    public var status: String
+    /// A CamelCase machine reason: `WaitingForDevice`, `KernelError`, `CapabilityMissing`.
+    public var reason: String
+    /// A human sentence.
+    public var message: String
+    /// When `status` last changed (RFC 3339).
+    public var lastTransitionTime: String
+
+    /// A condition from its parts.
+    public init(type: String, status: Bool, reason: String, message: String, at time: String = Timestamp.now()) {
+        self.type = type
+        self.status = status ? "True" : "False"
+        self.reason = reason
+        self.message = message
+        lastTransitionTime = time
+    }
+
+    /// Conditions as stored JSON.
+    public static func encode(_ conditions: [Condition]) -> String {
+        JSONText.array(conditions.map { condition in
+            JSONText.object([("type", JSONText.string(condition.type)), ("status", JSONText.string(condition.status)),
+                             ("reason", JSONText.string(condition.reason)), ("message", JSONText.string(condition.message)),
+                             ("lastTransitionTime", JSONText.string(condition.lastTransitionTime))])
+        })
+    }
+
+    /// Conditions from stored JSON.
+    public static func decode(_ text: String) -> [Condition] {
+        (try? JSONDecoder().decode([Condition].self, from: Data(text.utf8))) ?? []
+    }
+
+    /// `next` merged into `existing`: one condition per type, keeping the transition time when
+    /// the status did not change.
+    public static func merge(_ existing: [Condition], _ next: [Condition]) -> [Condition] {
+        var merged = existing
+        for condition in next {
+            if let index = merged.firstIndex(where: { $0.type == condition.type }) {
+                var updated = condition
+                if merged[index].status == condition.status { updated.lastTransitionTime = merged[index].lastTransitionTime }
+                merged[index] = updated
+            } else {
+                merged.append(condition)
+            }
+        }
+        return merged
+    }
+}

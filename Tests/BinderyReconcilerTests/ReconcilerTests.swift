@@ -1,0 +1,259 @@
+@testable import BinderyReconciler
+import BinderyKernel
+import BinderyStore
+import Foundation
+import GRDB
+import XCTest
+
+final class ReconcilerTests: XCTestCase {
+    private var directory: String!
+    private let admin = AuditActor(identity: "spiffe://test/admin", role: "admin")
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "bindery-reconciler-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    private func makeReconciler(_ kernel: SimulatedKernel, store: Store? = nil) async throws -> Reconciler {
+        var options = ReconcilerOptions()
+        options.workers = 2
+        options.backoffBase = 0.001
+        options.backoffCap = 0.02
+        options.resyncInterval = .seconds(3600)
+        let reconciler = Reconciler(store: try store ?? Store(dataDirectory: directory), syscalls: kernel, options: options)
+        try await reconciler.start()
+        return reconciler
+    }
+
+    /// A VM with 1 GiB of memory, `device` assigned, and `count` bindings (guest PASIDs 1...count).
+    @discardableResult
+    private func makeDesiredState(_ store: Store, name: String, device: String, managed: Bool = false, bindings count: Int) async throws -> (String, [String]) {
+        let admin = self.admin
+        return try await store.write { db in
+            let vm = try VMRepository.create(VMSpec(name: name, memory: [MemoryRegion(guestAddress: 0, size: 1 << 30)]), actor: admin, in: db)
+            try DeviceRepository.assign(device, to: vm.id, managed: managed, actor: admin, in: db)
+            let ids = try (1...max(count, 1)).prefix(count).map { pasid in
+                try BindingRepository.create(BindingSpec(vmID: vm.id, deviceAddress: device, guestPASID: pasid,
+                                                         pageTableAddress: UInt64(pasid) << 12, addressWidth: 48,
+                                                         formatFields: #"{"sre":true}"#), actor: admin, in: db).id
+            }
+            return (vm.id, ids)
+        }
+    }
+
+    private func bindings(_ store: Store) async throws -> [BindingRecord] {
+        try await store.read { db in try BindingRepository.live(in: db) }
+    }
+
+    private func waitFor(_ what: String, timeout: Double = 20, _ condition: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while try await !condition() {
+            if Date() > deadline { return XCTFail("never happened: \(what)") }
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+    }
+
+    func testConvergesSeveralVMsDevicesAndBindingsFromScratch() async throws {
+        let kernel = SimulatedKernel()
+        let reconciler = try await makeReconciler(kernel)
+        let store = reconciler.store
+        let (vm1, _) = try await makeDesiredState(store, name: "vm1", device: "0000:3b:00.0", bindings: 5)
+        try await makeDesiredState(store, name: "vm2", device: "0000:3c:00.0", bindings: 3)
+        try await makeDesiredState(store, name: "vm3", device: "0000:3d:00.0", managed: true, bindings: 2)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+
+        let all = try await bindings(store)
+        XCTAssertEqual(all.count, 10)
+        XCTAssertEqual(Set(all.map(\.phase)), ["Bound"])
+        XCTAssertTrue(all.allSatisfy { $0.observedGeneration == $0.meta.generation && $0.hostPASID != nil })
+        XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0").count, 5)
+        XCTAssertEqual(kernel.boundTables(of: "0000:3d:00.0").count, 2)
+        XCTAssertEqual(kernel.driver(of: "0000:3d:00.0"), "vfio-pci", "managed device rebound to vfio-pci")
+        let (vm, devices, intents, pasidRows, verification, reconcilerEvents) = try await store.read { db in
+            (try VMRepository.fetch(id: vm1, in: db)!, try DeviceRepository.all(in: db), try OperationsJournal.openIntents(in: db),
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM host_pasids")!, try AuditChain.verify(in: db),
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_events WHERE actor_identity = 'reconciler' AND action = 'binding.bind'")!)
+        }
+        XCTAssertEqual(vm.phase, "Ready")
+        XCTAssertEqual(devices.first { $0.address == "0000:3d:00.0" }?.originalDriver, "idxd")
+        XCTAssertEqual(devices.filter { $0.phase == "Attached" }.count, 3)
+        XCTAssertTrue(intents.isEmpty)
+        XCTAssertEqual(pasidRows, 10)
+        XCTAssertTrue(verification.isValid)
+        XCTAssertEqual(reconcilerEvents, 10)
+        await reconciler.stop()
+    }
+
+    func testEBUSYAndEINTRAreRetriedUntilBound() async throws {
+        let kernel = SimulatedKernel(faults: try FaultPlan(parsing: "VFIO_IOMMU_NESTING_OP=script:EBUSY,EINTR,EBUSY;VFIO_IOMMU_PASID_REQUEST=script:ok,EINTR"))
+        let reconciler = try await makeReconciler(kernel)
+        try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3b:00.0", bindings: 4)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        let all = try await bindings(reconciler.store)
+        XCTAssertEqual(Set(all.map(\.phase)), ["Bound"])
+        XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0").count, 4)
+        XCTAssertEqual(kernel.allocatedPASIDCount, 4, "a PASID allocated for a failed bind was freed")
+        let failures = try await reconciler.store.read { db in
+            try String.fetchAll(db, sql: "SELECT errno_name FROM operations WHERE state = 'failed' ORDER BY id")
+        }
+        XCTAssertEqual(failures.sorted(), ["EBUSY", "EBUSY", "EINTR", "EINTR"])
+        await reconciler.stop()
+    }
+
+    func testENOSPCFailsWithTheReasonAndANextRetryTime() async throws {
+        let kernel = SimulatedKernel(faults: FaultPlan([.init(call: "VFIO_IOMMU_PASID_REQUEST", errno: .ENOSPC, trigger: .always)]))
+        let reconciler = try await makeReconciler(kernel)
+        try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3b:00.0", bindings: 1)
+        try await reconciler.resync()
+        try await waitFor("the binding fails") { try await self.bindings(reconciler.store).first?.phase == "Failed" }
+        let binding = try await bindings(reconciler.store)[0]
+        XCTAssertEqual(binding.lastErrorErrno, "ENOSPC")
+        XCTAssertEqual(binding.lastErrorCall, "VFIO_IOMMU_PASID_REQUEST")
+        XCTAssertNotNil(binding.nextRetryAt)
+        XCTAssertTrue(binding.conditions.contains { $0.reason == "KernelError" && $0.message.contains("ENOSPC") })
+        // Once the PASID space frees up, the retry succeeds.
+        kernel.faults.clear()
+        try await waitFor("the binding recovers") { try await self.bindings(reconciler.store).first?.phase == "Bound" }
+        await reconciler.stop()
+    }
+
+    func testUnadvertisedCapabilityIsTerminalWithAClearReason() async throws {
+        var host = SimulatedHost.standard
+        host.type1Nesting = false
+        let kernel = SimulatedKernel(host: host)
+        let reconciler = try await makeReconciler(kernel)
+        try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3b:00.0", bindings: 1)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()  // terminal: nothing left to retry
+        let binding = try await bindings(reconciler.store)[0]
+        XCTAssertEqual(binding.phase, "Failed")
+        XCTAssertNil(binding.nextRetryAt)
+        let condition = try XCTUnwrap(binding.conditions.first { $0.type == "Bound" })
+        XCTAssertEqual(condition.reason, "CapabilityMissing")
+        XCTAssertTrue(condition.message.hasPrefix("terminal:") && condition.message.contains("VFIO_IOMMU_GET_INFO"), condition.message)
+        XCTAssertEqual(kernel.allocatedPASIDCount, 0, "nothing was tried against the kernel")
+        await reconciler.stop()
+    }
+
+    func testTenPercentRandomFaultsOverAThousandBindingsConvergeWithoutDuplicates() async throws {
+        let kernel = SimulatedKernel(faults: try FaultPlan(parsing: "VFIO_IOMMU_NESTING_OP=EBUSY@rate:0.1;VFIO_IOMMU_PASID_REQUEST=EINTR@rate:0.1", seed: 42))
+        let reconciler = try await makeReconciler(kernel)
+        try await makeDesiredState(reconciler.store, name: "a", device: "0000:3b:00.0", bindings: 500)
+        try await makeDesiredState(reconciler.store, name: "b", device: "0000:3c:00.0", bindings: 500)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        let all = try await bindings(reconciler.store)
+        XCTAssertEqual(all.count, 1000)
+        XCTAssertEqual(Set(all.map(\.phase)), ["Bound"])
+        let onA = kernel.boundTables(of: "0000:3b:00.0"), onB = kernel.boundTables(of: "0000:3c:00.0")
+        XCTAssertEqual(onA.count + onB.count, 1000, "each binding bound exactly once")
+        XCTAssertEqual(Set(all.compactMap(\.hostPASID)).count, 1000, "no host PASID used twice")
+        XCTAssertEqual(kernel.allocatedPASIDCount, 1000, "no PASID leaked by a failed bind")
+        XCTAssertGreaterThan(kernel.faults.injected.values.reduce(0, +), 100)
+        await reconciler.stop()
+    }
+
+    func testReplacingThePageTableRebinds() async throws {
+        let kernel = SimulatedKernel()
+        let reconciler = try await makeReconciler(kernel)
+        let (_, ids) = try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3b:00.0", bindings: 1)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        let admin = self.admin
+        _ = try await reconciler.store.write { db in
+            try BindingRepository.replacePageTable(ids[0], address: 0xabc000, addressWidth: 57, actor: admin, in: db)
+        }
+        reconciler.wake(.binding(ids[0]))
+        try await waitFor("the new table is bound") { kernel.boundTables(of: "0000:3b:00.0").values.first?.pageTable == 0xabc000 }
+        await reconciler.waitUntilIdle()
+        let binding = try await bindings(reconciler.store)[0]
+        XCTAssertEqual(binding.phase, "Bound")
+        XCTAssertEqual(binding.observedGeneration, 2)
+        XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0").values.first?.addressWidth, 57)
+        await reconciler.stop()
+    }
+
+    func testDeletingAVMTearsDownInReverseOrderAndRestoresTheManagedDriver() async throws {
+        let kernel = SimulatedKernel()
+        let reconciler = try await makeReconciler(kernel)
+        let (vmID, _) = try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3d:00.0", managed: true, bindings: 3)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        XCTAssertEqual(kernel.driver(of: "0000:3d:00.0"), "vfio-pci")
+        let admin = self.admin
+        _ = try await reconciler.store.write { db in try VMRepository.requestDeletion(vmID, actor: admin, in: db) }
+        reconciler.wake(.vm(vmID))
+        try await waitFor("the VM is a tombstone") { try await reconciler.store.read { db in try VMRepository.isDeleted(vmID, in: db) } }
+        await reconciler.waitUntilIdle()
+        XCTAssertEqual(kernel.boundTables(of: "0000:3d:00.0"), [:])
+        XCTAssertEqual(kernel.allocatedPASIDCount, 0)
+        XCTAssertEqual(kernel.driver(of: "0000:3d:00.0"), "idxd", "managed device given back to its original driver")
+        XCTAssertEqual(kernel.openFileCount, 0, "container, group and device fds closed")
+        let (order, tombstones, verification) = try await reconciler.store.read { db in
+            (try String.fetchAll(db, sql: "SELECT action FROM audit_events WHERE actor_identity = 'reconciler' AND action IN ('binding.unbind','device.detach','vm.teardown') ORDER BY seq"),
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM bindings WHERE phase = 'Deleted' AND deleted_at IS NOT NULL")!,
+             try AuditChain.verify(in: db))
+        }
+        XCTAssertEqual(order, ["binding.unbind", "binding.unbind", "binding.unbind", "device.detach", "vm.teardown"])
+        XCTAssertEqual(tombstones, 3)
+        XCTAssertTrue(verification.isValid)
+        await reconciler.stop()
+    }
+
+    func testVanishedDeviceGoesDegradedAndRecovers() async throws {
+        let kernel = SimulatedKernel()
+        let reconciler = try await makeReconciler(kernel)
+        try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3b:00.0", bindings: 2)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        kernel.setPresent(false, of: "0000:3b:00.0")
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        var device = try await reconciler.store.read { db in try DeviceRepository.fetch("0000:3b:00.0", in: db)! }
+        XCTAssertEqual(device.phase, "Degraded")
+        XCTAssertTrue(device.conditions.contains { $0.reason == "DeviceMissing" })
+        let degraded = try await bindings(reconciler.store)
+        XCTAssertEqual(Set(degraded.map(\.phase)), ["Degraded"])
+
+        kernel.setPresent(true, of: "0000:3b:00.0")
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        device = try await reconciler.store.read { db in try DeviceRepository.fetch("0000:3b:00.0", in: db)! }
+        XCTAssertEqual(device.phase, "Attached")
+        let recovered = try await bindings(reconciler.store)
+        XCTAssertEqual(Set(recovered.map(\.phase)), ["Bound"])
+        XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0").count, 2)
+        await reconciler.stop()
+    }
+
+    func testRestartRebuildsEverythingOnceFromTheJournalAndDesiredState() async throws {
+        let firstKernel = SimulatedKernel()
+        let first = try await makeReconciler(firstKernel)
+        try await makeDesiredState(first.store, name: "vm", device: "0000:3b:00.0", bindings: 20)
+        try await first.resync()
+        await first.waitUntilIdle()
+        await first.stop()
+        // A crash between an intent and its result leaves an open intent behind.
+        _ = try await first.store.write { db in
+            try OperationsJournal.begin(resourceType: "binding", resourceID: "bnd-x", action: "bind", generation: 1, in: db)
+        }
+        // The new process has a fresh kernel: nothing of the old one survives.
+        let secondKernel = SimulatedKernel()
+        let second = try await makeReconciler(secondKernel, store: first.store)
+        await second.waitUntilIdle()
+        XCTAssertEqual(secondKernel.boundTables(of: "0000:3b:00.0").count, 20)
+        let rebuilt = try await bindings(second.store)
+        XCTAssertEqual(Set(rebuilt.map(\.phase)), ["Bound"])
+        let (open, abandoned) = try await second.store.read { db in
+            (try OperationsJournal.openIntents(in: db).count,
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM operations WHERE detail LIKE '%abandoned%'")!)
+        }
+        XCTAssertEqual(open, 0)
+        XCTAssertEqual(abandoned, 1)
+        await second.stop()
+    }
+}

@@ -10,7 +10,7 @@ FUZZ_DIR := .build-fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := --product bindery-fuzz --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
 
-.PHONY: help deps build test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-http clean
+.PHONY: help deps build test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,7 +55,7 @@ fuzz-smoke: fuzz-build ## Fuzz the HTTP parser and the bind decoder for FUZZ_SEC
 fuzz: ## Fuzz for longer (FUZZ_SECONDS=600 by default here).
 	$(MAKE) fuzz-smoke FUZZ_SECONDS=$${FUZZ_SECONDS:-600}
 
-bench: bench-store bench-kernel bench-http ## Run every benchmark (not part of the tests).
+bench: bench-store bench-kernel bench-reconcile bench-http ## Run every benchmark (not part of the tests).
 
 bench-store: deps ## Durable writes/s: group commit vs one commit per write.
 	$(SWIFT) build -c release --product bindery-bench
@@ -66,6 +66,11 @@ bench-store: deps ## Durable writes/s: group commit vs one commit per write.
 bench-kernel: deps ## Bind+unbind ops/s on the simulated kernel and the executor's overhead.
 	$(SWIFT) build -c release --product bindery-bench
 	.build/release/bindery-bench kernel --operations 200000 --rounds 5
+
+bench-reconcile: deps ## Time for 10,000 bindings to go from Pending to Bound on the simulated kernel (5 runs).
+	$(SWIFT) build -c release --product bindery-bench
+	@for run in 1 2 3 4 5; do rm -rf $(BENCH_DIR)/reconcile; \
+	  .build/release/bindery-bench reconcile --data-dir $(BENCH_DIR)/reconcile --bindings 10000 | tail -1; done
 
 bench-http: deps ## HTTPS keep-alive req/s, full handshakes/s and idle-connection memory against nginx.
 	@command -v nginx >/dev/null || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \

@@ -97,6 +97,8 @@ let package = Package(
             dependencies: [
                 "BinderyStore",
                 "BinderyHTTP",
+                "BinderyReconciler",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 "BinderyKernel",
                 "CBinderyKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -72,7 +72,7 @@ extension Reconciler {
         try await store.write { [work, statusOnly, delays] db in
             for outcome in work { try self.record(outcome, retryIn: delays[outcome.record.id], in: db) }
             for (record, phase, condition, _) in statusOnly where record.phase != phase || record.conditions.first(where: { $0.type == condition.type })?.reason != condition.reason {
-                try BindingRepository.updateStatus(record.id, phase: phase, conditions: [condition],
+                try BindingRepository.updateStatus(record, phase: phase, conditions: [condition],
                                                    observedGeneration: record.observedGeneration, hostPASID: .some(nil), in: db)
             }
         }
@@ -205,8 +205,11 @@ extension Reconciler {
         if let error = outcome.error {
             let retryAt = delay.map { Timestamp.format(Date().addingTimeInterval($0)) }
             let message = isTerminal(error) ? "terminal: \(error)" : "\(error); retrying at \(retryAt ?? "-")"
-            try BindingRepository.updateStatus(record.id, phase: "Failed", conditions: [
-                Condition(type: "Bound", status: false, reason: isTerminal(error) ? "CapabilityMissing" : "KernelError", message: message),
+            // The kernel saying something is missing is drift (Degraded, recovers on its own), not a refusal.
+            let missing = error.errno == .ENODEV || error.errno == .ENOENT
+            let reason = isTerminal(error) ? "CapabilityMissing" : missing ? "KernelResourceMissing" : "KernelError"
+            try BindingRepository.updateStatus(record, phase: missing ? "Degraded" : "Failed", conditions: [
+                Condition(type: "Bound", status: false, reason: reason, message: message),
             ], observedGeneration: record.observedGeneration, hostPASID: .some(nil),
                lastError: (error.call, error.errno?.name ?? "none"), nextRetryAt: retryAt, in: db)
             try AuditChain.append(AuditRecord(actor: .reconciler, action: "binding.\(outcome.action)", resourceType: "binding",
@@ -225,7 +228,7 @@ extension Reconciler {
         }
         guard let table = outcome.table else { return }
         try BindingRepository.recordHostPASID(Int(table.hostPASID), device: record.spec.deviceAddress, binding: record.id, in: db)
-        try BindingRepository.updateStatus(record.id, phase: "Bound", conditions: [
+        try BindingRepository.updateStatus(record, phase: "Bound", conditions: [
             Condition(type: "Bound", status: true, reason: "Bound", message: "guest PASID \(record.spec.guestPASID) bound at host PASID \(table.hostPASID)"),
         ], observedGeneration: record.meta.generation, hostPASID: .some(Int(table.hostPASID)), in: db)
         try AuditChain.append(AuditRecord(actor: .reconciler, action: "binding.\(outcome.action)", resourceType: "binding", resourceID: record.id,

@@ -121,6 +121,43 @@ final class ReconcilerTests: XCTestCase {
         await reconciler.stop()
     }
 
+    func testKernelReportingSomethingMissingIsDegradedUntilItComesBack() async throws {
+        let kernel = SimulatedKernel(faults: FaultPlan([.init(call: "VFIO_IOMMU_NESTING_OP", errno: .ENODEV, trigger: .always)]))
+        let reconciler = try await makeReconciler(kernel)
+        try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3b:00.0", bindings: 1)
+        try await reconciler.resync()
+        try await waitFor("the binding is degraded") { try await self.bindings(reconciler.store).first?.phase == "Degraded" }
+        let degraded = try await bindings(reconciler.store)[0]
+        XCTAssertTrue(degraded.conditions.contains { $0.reason == "KernelResourceMissing" && $0.message.contains("ENODEV") })
+        kernel.faults.clear()
+        try await waitFor("the binding recovers") { try await self.bindings(reconciler.store).first?.phase == "Bound" }
+        await reconciler.stop()
+    }
+
+    func testDeletingABindingUnbindsFreesItsPASIDAndLeavesATombstone() async throws {
+        let kernel = SimulatedKernel()
+        let reconciler = try await makeReconciler(kernel)
+        let (_, ids) = try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3b:00.0", bindings: 2)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        let admin = self.admin
+        _ = try await reconciler.store.write { db in try BindingRepository.requestDeletion(ids[0], actor: admin, in: db) }
+        reconciler.wake(.binding(ids[0]))
+        try await waitFor("the binding is a tombstone") {
+            try await reconciler.store.read { db in try BindingRepository.fetch(ids[0], in: db)?.deletedAt != nil }
+        }
+        await reconciler.waitUntilIdle()
+        XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0").count, 1)
+        XCTAssertEqual(kernel.allocatedPASIDCount, 1, "the deleted binding's PASID was freed")
+        let (tombstone, pasidRows) = try await reconciler.store.read { db in
+            (try BindingRepository.fetch(ids[0], in: db)!, try Int.fetchOne(db, sql: "SELECT count(*) FROM host_pasids")!)
+        }
+        XCTAssertEqual(tombstone.phase, "Deleted")
+        XCTAssertNil(tombstone.hostPASID)
+        XCTAssertEqual(pasidRows, 1)
+        await reconciler.stop()
+    }
+
     func testUnadvertisedCapabilityIsTerminalWithAClearReason() async throws {
         var host = SimulatedHost.standard
         host.type1Nesting = false

@@ -12,16 +12,18 @@ extension SimulatedKernel {
         guard minimum > 0, minimum <= maximum, maximum <= limit else { return -Errno.EINVAL.code }
         switch flags {
         case UInt32(VFIO_IOMMU_FLAG_ALLOC_PASID):
-            var candidate = minimum
-            while true {
+            var candidate = max(minimum, lowestPossiblyFreePASID)
+            while candidate <= maximum {
                 if allocatedPASIDs[candidate] == nil {
                     allocatedPASIDs[candidate] = container.id
                     container.pasids.insert(candidate)
+                    if candidate == lowestPossiblyFreePASID { lowestPossiblyFreePASID = candidate + 1 }
                     return Int32(candidate)
                 }
-                if candidate == maximum { return -Errno.ENOSPC.code }
+                if candidate == maximum { break }
                 candidate += 1
             }
+            return -Errno.ENOSPC.code
         case UInt32(VFIO_IOMMU_FLAG_FREE_PASID):
             let owned = container.pasids.filter { (minimum...maximum).contains($0) }
             let bound = devices.values.contains { device in owned.contains { device.boundTables[$0] != nil } }
@@ -29,6 +31,7 @@ extension SimulatedKernel {
             for pasid in owned {
                 allocatedPASIDs[pasid] = nil
                 container.pasids.remove(pasid)
+                lowestPossiblyFreePASID = min(lowestPossiblyFreePASID, pasid)
             }
             return 0
         default:

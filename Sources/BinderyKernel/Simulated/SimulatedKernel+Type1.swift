@@ -185,7 +185,10 @@ extension SimulatedKernel {
     }
 
     func releasePASIDs(of container: SimContainer) {
-        for pasid in container.pasids { allocatedPASIDs[pasid] = nil }
+        for pasid in container.pasids {
+            allocatedPASIDs[pasid] = nil
+            lowestPossiblyFreePASID = min(lowestPossiblyFreePASID, pasid)
+        }
         container.pasids.removeAll()
         for device in devices.values {
             device.boundTables = device.boundTables.filter { $0.value.container != container.id }

@@ -18,6 +18,7 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     var devices: [String: SimDevice] = [:]
     var groups: [Int: SimGroup] = [:]
     var allocatedPASIDs: [UInt32: Int] = [:]   // host PASID → owning container id
+    var lowestPossiblyFreePASID: UInt32 = 1     // no PASID below this is free (keeps allocation O(1) amortized)
     var nextAddress: UInt64 = 0x7f00_0000_0000
     var hidden: Set<String> = []                // devices removed from the inventory (drift)
 

@@ -60,6 +60,16 @@ public enum BindingRepository {
                                     hostPASID: Int?? = nil, lastError: (call: String, errno: String)? = nil,
                                     nextRetryAt: String? = nil, in db: Database) throws {
         guard let current = try fetch(id, in: db) else { return }
+        try updateStatus(current, phase: phase, conditions: conditions, observedGeneration: observedGeneration, hostPASID: hostPASID,
+                         lastError: lastError, nextRetryAt: nextRetryAt, in: db)
+    }
+
+    /// Like `updateStatus(_:...)`, for a caller that already read the record `current`
+    /// in this pass (its conditions are merged without reading and decoding them again).
+    public static func updateStatus(_ current: BindingRecord, phase: String, conditions: [Condition], observedGeneration: Int,
+                                    hostPASID: Int?? = nil, lastError: (call: String, errno: String)? = nil,
+                                    nextRetryAt: String? = nil, in db: Database) throws {
+        let id = current.id
         let merged = Condition.merge(current.conditions, conditions)
         try db.cachedStatement(sql: """
             UPDATE bindings SET phase = ?, conditions = ?, observed_generation = ?, host_pasid = ?, last_error_errno = ?,
@@ -77,15 +87,23 @@ public enum BindingRepository {
             """, arguments: [Timestamp.now(), Timestamp.now(), id])
     }
 
+    /// Columns in the order `record(_:)` reads them by index: name lookups on every row cost
+    /// a quarter of the reconciler's CPU.
+    static let columns = """
+        id, vm_id, device_address, type, guest_pasid, requested_host_pasid, format, version, page_table_address, address_width,
+        format_fields, generation, resource_version, created_at, updated_at, deletion_requested_at, deleted_at, phase,
+        observed_generation, conditions, host_pasid, last_error_errno, last_error_call, next_retry_at
+        """
+
     /// The binding with `id`, tombstones included.
     public static func fetch(_ id: String, in db: Database) throws -> BindingRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM bindings WHERE id = ?"), arguments: [id]).map(record)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM bindings WHERE id = ?"), arguments: [id]).map(record)
     }
 
     /// Live (not deleted) bindings, optionally of one VM or device.
     public static func live(vmID: String? = nil, deviceAddress: String? = nil, in db: Database) throws -> [BindingRecord] {
         try Row.fetchAll(db, sql: """
-            SELECT * FROM bindings WHERE deleted_at IS NULL AND (?1 IS NULL OR vm_id = ?1) AND (?2 IS NULL OR device_address = ?2)
+            SELECT \(columns) FROM bindings WHERE deleted_at IS NULL AND (?1 IS NULL OR vm_id = ?1) AND (?2 IS NULL OR device_address = ?2)
             ORDER BY id
             """, arguments: [vmID, deviceAddress]).map(record)
     }
@@ -104,20 +122,16 @@ public enum BindingRepository {
     }
 
     static func record(_ row: Row) -> BindingRecord {
-        var spec = BindingSpec(vmID: row["vm_id"], deviceAddress: row["device_address"], guestPASID: row["guest_pasid"],
-                               requestedHostPASID: row["requested_host_pasid"],
-                               pageTableAddress: UInt64(bitPattern: row["page_table_address"] as Int64),
-                               addressWidth: row["address_width"], formatFields: row["format_fields"])
-        spec.type = row["type"]
-        spec.format = row["format"]
-        spec.version = row["version"]
+        var spec = BindingSpec(vmID: row[1], deviceAddress: row[2], guestPASID: row[4], requestedHostPASID: row[5],
+                               pageTableAddress: UInt64(bitPattern: row[8] as Int64), addressWidth: row[9], formatFields: row[10])
+        spec.type = row[3]
+        spec.format = row[6]
+        spec.version = row[7]
         return BindingRecord(
-            id: row["id"], spec: spec,
-            meta: ResourceMeta(generation: row["generation"], resourceVersion: row["resource_version"],
-                               createdAt: row["created_at"], updatedAt: row["updated_at"]),
-            deletionRequestedAt: row["deletion_requested_at"], deletedAt: row["deleted_at"], phase: row["phase"],
-            observedGeneration: row["observed_generation"], conditions: Condition.decode(row["conditions"]),
-            hostPASID: row["host_pasid"], lastErrorErrno: row["last_error_errno"], lastErrorCall: row["last_error_call"],
-            nextRetryAt: row["next_retry_at"])
+            id: row[0], spec: spec,
+            meta: ResourceMeta(generation: row[11], resourceVersion: row[12], createdAt: row[13], updatedAt: row[14]),
+            deletionRequestedAt: row[15], deletedAt: row[16], phase: row[17], observedGeneration: row[18],
+            conditions: Condition.decode(row[19]), hostPASID: row[20], lastErrorErrno: row[21], lastErrorCall: row[22],
+            nextRetryAt: row[23])
     }
 }

@@ -33,7 +33,7 @@ public struct Condition: Sendable, Equatable, Codable {
 
     /// Conditions from stored JSON.
     public static func decode(_ text: String) -> [Condition] {
-        (try? JSONDecoder().decode([Condition].self, from: Data(text.utf8))) ?? []
+        text == "[]" ? [] : (try? JSONDecoder().decode([Condition].self, from: Data(text.utf8))) ?? []
     }
 
     /// `next` merged into `existing`: one condition per type, keeping the transition time when

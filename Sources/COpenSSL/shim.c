@@ -1,6 +1,7 @@
 // Most wrappers are static inline in include/COpenSSL.h; the ticket-key callback needs state.
 #include "COpenSSL.h"
 #include <pthread.h>
+#include <stdlib.h>
 
 struct bindery_ticket_key {
     unsigned char name[16];
@@ -80,4 +81,86 @@ int bindery_tls_enable_rotating_tickets(SSL_CTX *ctx) {
     pthread_mutex_unlock(&ticket_lock);
     if (!have && !bindery_tls_rotate_ticket_keys()) return 0;
     return SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_callback) == 1;
+}
+
+// ---- development PKI -------------------------------------------------------------------
+
+static char *bio_to_string(BIO *bio) {
+    char *data = NULL;
+    long length = BIO_get_mem_data(bio, &data);
+    char *copy = malloc((size_t)length + 1);
+    if (copy == NULL) return NULL;
+    memcpy(copy, data, (size_t)length);
+    copy[length] = 0;
+    return copy;
+}
+
+static int add_extension(X509 *cert, X509 *issuer, int nid, const char *value) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *extension = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (extension == NULL) return 0;
+    int ok = X509_add_ext(cert, extension, -1);
+    X509_EXTENSION_free(extension);
+    return ok;
+}
+
+int bindery_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *common_name, const char *san,
+                      int usage, int days, char **cert_pem, char **key_pem) {
+    int ok = 0;
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *cert = X509_new(), *ca_cert = NULL;
+    EVP_PKEY *ca_key = NULL;
+    BIO *cert_out = BIO_new(BIO_s_mem()), *key_out = BIO_new(BIO_s_mem());
+    if (key == NULL || cert == NULL || cert_out == NULL || key_out == NULL) goto done;
+    if (ca_cert_pem != NULL) {
+        BIO *in = BIO_new_mem_buf(ca_cert_pem, -1);
+        ca_cert = PEM_read_bio_X509(in, NULL, NULL, NULL);
+        BIO_free(in);
+        in = BIO_new_mem_buf(ca_key_pem, -1);
+        ca_key = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL);
+        BIO_free(in);
+        if (ca_cert == NULL || ca_key == NULL) goto done;
+    }
+    unsigned char serial[16];
+    if (RAND_bytes(serial, sizeof serial) != 1) goto done;
+    serial[0] &= 0x7f;
+    BIGNUM *number = BN_bin2bn(serial, sizeof serial, NULL);
+    BN_to_ASN1_INTEGER(number, X509_get_serialNumber(cert));
+    BN_free(number);
+    X509_set_version(cert, 2);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -300);
+    X509_gmtime_adj(X509_getm_notAfter(cert), (long)days * 86400);
+    X509_NAME *name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"Bindery development", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)common_name, -1, -1, 0);
+    X509_set_issuer_name(cert, ca_cert ? X509_get_subject_name(ca_cert) : name);
+    X509_set_pubkey(cert, key);
+    X509 *issuer = ca_cert ? ca_cert : cert;
+    if (!add_extension(cert, issuer, NID_subject_key_identifier, "hash")) goto done;
+    if (!add_extension(cert, issuer, NID_authority_key_identifier, "keyid:always")) goto done;
+    if (usage == 0) {
+        if (!add_extension(cert, issuer, NID_basic_constraints, "critical,CA:TRUE,pathlen:0")) goto done;
+        if (!add_extension(cert, issuer, NID_key_usage, "critical,keyCertSign,cRLSign")) goto done;
+    } else {
+        if (!add_extension(cert, issuer, NID_basic_constraints, "critical,CA:FALSE")) goto done;
+        if (!add_extension(cert, issuer, NID_key_usage, "critical,digitalSignature")) goto done;
+        if (!add_extension(cert, issuer, NID_ext_key_usage, usage == 1 ? "serverAuth" : "clientAuth")) goto done;
+    }
+    if (san != NULL && san[0] != 0 && !add_extension(cert, issuer, NID_subject_alt_name, san)) goto done;
+    if (X509_sign(cert, ca_key ? ca_key : key, EVP_sha256()) == 0) goto done;
+    if (PEM_write_bio_X509(cert_out, cert) != 1) goto done;
+    if (PEM_write_bio_PrivateKey(key_out, key, NULL, NULL, 0, NULL, NULL) != 1) goto done;
+    *cert_pem = bio_to_string(cert_out);
+    *key_pem = bio_to_string(key_out);
+    ok = *cert_pem != NULL && *key_pem != NULL;
+done:
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(ca_key);
+    X509_free(cert);
+    X509_free(ca_cert);
+    BIO_free(cert_out);
+    BIO_free(key_out);
+    return ok;
 }

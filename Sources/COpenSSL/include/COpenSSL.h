@@ -99,6 +99,18 @@ static inline int bindery_certificate_identity(X509 *cert, char *out, size_t cap
 // SIGHUP reload keeps resumption working.
 // ------------------------------------------------------------------------------------
 
+// ------------------------------------------------------------------------------------
+// A small certificate authority for the development PKI.
+// ------------------------------------------------------------------------------------
+
+/// Issues a P-256 key and an X.509 certificate for `common_name` with subjectAltName `san`
+/// (OpenSSL syntax, e.g. "DNS:localhost,IP:127.0.0.1"; may be NULL), valid for `days`.
+/// Signed by the CA given as PEM (`ca_cert_pem`, `ca_key_pem`), or self-signed as a CA when
+/// those are NULL. `usage`: 0 CA, 1 server, 2 client. On success returns 1 and sets
+/// `*cert_pem` and `*key_pem` to NUL-terminated PEM that the caller frees with free().
+int bindery_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *common_name, const char *san,
+                      int usage, int days, char **cert_pem, char **key_pem);
+
 /// Installs the rotating ticket-key callback on `ctx`.
 int bindery_tls_enable_rotating_tickets(SSL_CTX *ctx);
 /// Makes a new current key; the old current becomes the previous. Returns 1 on success.

@@ -3,14 +3,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 SWIFT ?= swift
 # Debian packages the build and tests need; installed only when missing.
-APT_PACKAGES := libssl-dev libsqlite3-dev openssl sqlite3
+APT_PACKAGES := libssl-dev libsqlite3-dev openssl sqlite3 curl
 BENCH_DIR := .build/bench
 
 FUZZ_DIR := .build-fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := --product bindery-fuzz --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
 
-.PHONY: help deps build test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http clean
+.PHONY: help deps serve build test quickstart-check unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,10 +25,17 @@ deps: ## Install missing Debian packages (libssl-dev, libsqlite3-dev, ...).
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
 	fi
 
+serve: deps ## Build and run `bindery serve` on its defaults (./bindery-data, 127.0.0.1:8443, kernel auto).
+	$(SWIFT) build --product bindery
+	.build/debug/bindery serve
+
 build: deps ## Build everything (debug).
 	$(SWIFT) build
 
-test: fuzz-smoke unit-test ## Build and run every test (unit, integration, a minute of fuzzing).
+test: fuzz-smoke quickstart-check unit-test ## Build and run every test (fuzzing, the README quick start, unit and end-to-end).
+
+quickstart-check: deps ## Run the README quick start literally: make serve, then the curl line it prints.
+	Tests/QuickStart/check.sh
 
 unit-test: deps ## Build and run the Swift test suites.
 	$(SWIFT) build --build-tests

@@ -16,6 +16,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-openapi-generator", exact: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", exact: "1.13.4"),
+        .package(url: "https://github.com/apple/swift-http-types", exact: "1.8.0"),
     ],
     targets: [
         // C shim: OpenSSL 3 from the system (libssl-dev), with static inline wrappers for its macros.
@@ -67,10 +70,24 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // The REST API: handlers generated from openapi.yaml, served through BinderyHTTP.
+        .target(
+            name: "BinderyAPI",
+            dependencies: [
+                "BinderyHTTP", "BinderyStore", "BinderyReconciler", "BinderyKernel",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strictSettings,
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
+
         .executableTarget(
             name: "bindery",
             dependencies: [
                 "BinderyStore",
+                "BinderyAPI",
+                "BinderyHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -120,6 +137,11 @@ let package = Package(
         .testTarget(
             name: "BinderyReconcilerTests",
             dependencies: ["BinderyReconciler", "BinderyStore", "BinderyKernel", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BinderyAPITests",
+            dependencies: ["BinderyHTTP", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         .testTarget(

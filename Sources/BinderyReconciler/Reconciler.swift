@@ -13,7 +13,7 @@ public final class Reconciler: @unchecked Sendable {
     public let options: ReconcilerOptions
     let kernel: KernelHost
     let queue = WorkQueue()
-    private var tasks: [Task<Void, Never>] = []
+    private var tasks: [Task<Void, Never>] = []   // guarded by attemptsLock
     private let attemptsLock = NSLock()
     private var attempts: [ResourceKey: Int] = [:]
     private let logger: @Sendable (String) -> Void
@@ -32,25 +32,33 @@ public final class Reconciler: @unchecked Sendable {
     public func start() async throws {
         try await recoverAfterRestart()
         try await resync()
+        var started: [Task<Void, Never>] = []
         for _ in 0..<options.workers {
-            tasks.append(Task { [weak self] in await self?.work() })
+            started.append(Task { [weak self] in await self?.work() })
         }
         let interval = options.resyncInterval
-        tasks.append(Task { [weak self] in
+        started.append(Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
                 if Task.isCancelled { return }
                 try? await self?.resync()
             }
         })
+        attemptsLock.withLock { tasks = started }
     }
 
     /// Stops the workers (kernel state stays until the process exits or `releaseKernelState`).
     public func stop() async {
         await queue.close()
-        tasks.forEach { $0.cancel() }
-        tasks.removeAll()
+        let running = attemptsLock.withLock { () -> [Task<Void, Never>] in
+            defer { tasks.removeAll() }
+            return tasks
+        }
+        running.forEach { $0.cancel() }
     }
+
+    /// True between `start()` and `stop()`.
+    public var isRunning: Bool { attemptsLock.withLock { !tasks.isEmpty } }
 
     /// Asks for `key` to be reconciled soon (the API calls this after each write).
     public func wake(_ key: ResourceKey) {

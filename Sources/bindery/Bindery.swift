@@ -10,9 +10,10 @@ struct Bindery: AsyncParsableCommand {
             Bindery records desired state (VMs, device assignments, guest PASID bindings) in SQLite \
             under --data-dir, and keeps an append-only, hash-chained audit history of every change.
 
-            Data directory layout: <data-dir>/bindery.sqlite (the database, WAL mode).
+            Data directory layout: <data-dir>/bindery.sqlite (the database, WAL mode) and \
+            <data-dir>/pki/ (the development PKI and roles.json).
             """,
-        subcommands: [MigrateCommand.self, AuditCommand.self]
+        subcommands: [ServeCommand.self, MigrateCommand.self, AuditCommand.self, PKICommand.self]
     )
 }
 

@@ -29,6 +29,7 @@ public struct CapabilityProbe: Sendable {
             capabilities.type1v2 = try container.checkExtension(VFIO_TYPE1v2_IOMMU)
             if let nesting = try probeType1Nesting(container, devices: devices) {
                 capabilities.nesting = nesting
+                capabilities.iommufd = iommufdOpens()
                 return capabilities
             }
             reasons.append("VFIO_IOMMU_GET_INFO reports no nesting capability")
@@ -46,6 +47,13 @@ public struct CapabilityProbe: Sendable {
         }
         capabilities.nesting = .unsupported(reasons.joined(separator: "; "))
         return capabilities
+    }
+
+    /// True when /dev/iommu opens.
+    private func iommufdOpens() -> Bool {
+        guard let context = try? IOMMUFD(syscalls: syscalls) else { return false }
+        context.close()
+        return true
     }
 
     /// Sets up a probe container on a free viable group, asks for the nesting IOMMU type,

@@ -1,0 +1,50 @@
+import BinderyKernel
+import BinderyReconciler
+import BinderyStore
+import Foundation
+import OpenAPIRuntime
+
+/// The generated `APIProtocol`, answered from the store, the reconciler and the kernel.
+struct APIHandler: APIProtocol {
+    let store: Store
+    let reconciler: Reconciler
+    let capabilities: @Sendable () -> HostCapabilities
+    let kernelReachable: @Sendable () -> String?
+
+    func getHost(_ input: Operations.getHost.Input) async throws -> Operations.getHost.Output {
+        let host = capabilities()
+        typealias Nesting = Components.Schemas.Host.iommuPayload.nestingPayload
+        let nesting = Nesting(
+            supported: host.nesting.supported,
+            mechanism: host.nesting.mechanism.flatMap { Nesting.mechanismPayload(rawValue: $0.rawValue) },
+            formats: host.nesting.formats.compactMap { format in
+                Nesting.formatsPayloadPayload.namePayload(rawValue: format.name).map { .init(name: $0, versions: format.versions) }
+            },
+            pasidBits: host.nesting.pasidBits,
+            addressWidths: host.nesting.addressWidths.compactMap { Nesting.addressWidthsPayloadPayload(rawValue: $0) },
+            reason: host.nesting.reason)
+        return .ok(.init(body: .json(.init(
+            kernel: .init(driver: host.kernelDriver == "linux" ? .linux : .simulated, release: host.kernelRelease,
+                          vfioApiVersion: host.vfioAPIVersion),
+            iommu: .init(type1v2: host.type1v2, iommufd: host.iommufd, nesting: nesting)))))
+    }
+
+    func getHealth(_ input: Operations.getHealth.Input) async throws -> Operations.getHealth.Output {
+        .ok(.init(body: .json(.init(status: .ok))))
+    }
+
+    func getReadiness(_ input: Operations.getReadiness.Input) async throws -> Operations.getReadiness.Output {
+        var database = "ok"
+        do {
+            try await store.write { db in try db.execute(sql: "SELECT 1") }
+        } catch {
+            database = "not writable: \(error)"
+        }
+        let reconcilerState = reconciler.isRunning ? "ok" : "not running"
+        let kernel = kernelReachable() ?? "ok"
+        let checks = Components.Schemas.Readiness.checksPayload(database: database, reconciler: reconcilerState, kernel: kernel)
+        let ready = database == "ok" && reconcilerState == "ok" && kernel == "ok"
+        let body = Components.Schemas.Readiness(ready: ready, checks: checks)
+        return ready ? .ok(.init(body: .json(body))) : .serviceUnavailable(.init(body: .json(body)))
+    }
+}

@@ -1,0 +1,126 @@
+import BinderyHTTP
+import BinderyKernel
+import BinderyReconciler
+import BinderyStore
+import Foundation
+import OpenAPIRuntime
+
+/// The daemon: store, kernel, reconciler and the HTTPS API, wired together.
+package final class BinderyService: @unchecked Sendable {
+    /// Which kernel to drive.
+    package enum KernelChoice: String, Sendable, CaseIterable {
+        /// Linux where /dev/vfio/vfio exists, else the simulated kernel.
+        case auto
+        /// Linux's /dev/vfio and /sys.
+        case linux
+        /// The in-process simulated kernel.
+        case simulated
+    }
+
+    /// Everything `bindery serve` can be told.
+    package struct Configuration: Sendable {
+        /// Database and development PKI.
+        package var dataDirectory = "./bindery-data"
+        /// Listen addresses.
+        package var listen = ["127.0.0.1:8443"]
+        /// Kernel.
+        package var kernel = KernelChoice.auto
+        /// Sysfs root for the Linux kernel.
+        package var sysfsRoot = "/sys"
+        /// Fault plan for the simulated kernel.
+        package var faults = ""
+        /// Server certificate, key and client CA; nil: the development PKI.
+        package var tls: TLSConfiguration?
+        /// Role grants from the config file (win over `<data-dir>/pki/roles.json`).
+        package var roles: [String: Role] = [:]
+        /// Event loops (nil: one per core).
+        package var eventLoops: Int?
+
+        /// The defaults.
+        package init() {}
+    }
+
+    let configuration: Configuration
+    let log: @Sendable (String) -> Void
+    private var server: HTTPServer?
+    private var reconciler: Reconciler?
+    /// The kernel driver chosen (`linux` or `simulated`).
+    package private(set) var kernelDriver = ""
+    /// The addresses bound.
+    package var boundAddresses: [String] { server?.boundAddresses.map(\.description) ?? [] }
+
+    /// A service for `configuration`; `log` gets one line per event.
+    package init(configuration: Configuration, log: @escaping @Sendable (String) -> Void) {
+        self.configuration = configuration
+        self.log = log
+    }
+
+    /// Opens everything and starts serving. Returns once the listeners are up.
+    package func start() async throws {
+        let syscalls: any Syscalls
+        let sysfsRoot: String
+        switch configuration.kernel {
+        case .linux: (syscalls, sysfsRoot) = (LinuxSyscalls(), configuration.sysfsRoot)
+        case .simulated: (syscalls, sysfsRoot) = (SimulatedKernel(faults: try FaultPlan(parsing: configuration.faults)), "/sys")
+        case .auto:
+            (syscalls, sysfsRoot) = FileManager.default.fileExists(atPath: VFIOContainer.path)
+                ? (LinuxSyscalls(), configuration.sysfsRoot)
+                : (SimulatedKernel(faults: try FaultPlan(parsing: configuration.faults)), "/sys")
+        }
+        kernelDriver = syscalls.driverName
+        let why: String
+        switch (configuration.kernel, syscalls.driverName) {
+        case (.auto, "simulated"): why = "auto: \(VFIOContainer.path) does not exist here"
+        case (.auto, _): why = "auto: \(VFIOContainer.path) exists"
+        default: why = "--kernel \(configuration.kernel.rawValue)"
+        }
+        log("kernel driver: \(syscalls.driverName) (release \(syscalls.kernelRelease); \(why))")
+
+        let store = try Store(dataDirectory: configuration.dataDirectory)
+        var options = ReconcilerOptions()
+        options.sysfsRoot = sysfsRoot
+        let reconciler = Reconciler(store: store, syscalls: syscalls, options: options, logger: log)
+        try await reconciler.start()
+        self.reconciler = reconciler
+        let capabilities = CapabilityProbe(syscalls: syscalls, inventory: SysfsInventory(syscalls: syscalls, root: sysfsRoot)).discover()
+
+        let pki = DevelopmentPKI(dataDirectory: configuration.dataDirectory)
+        let tls: TLSConfiguration
+        if let configured = configuration.tls {
+            tls = configured
+        } else {
+            if try pki.ensure() { log("created a development PKI in \(pki.directory) (CA, server and admin certificates)") }
+            tls = TLSConfiguration(certificatePath: pki.directory + "/server.pem", privateKeyPath: pki.directory + "/server-key.pem",
+                                   clientCABundlePath: pki.directory + "/ca.pem")
+        }
+        let fileRoles = try RoleMap.load(from: pki.roleMapPath)
+        let configuredRoles = configuration.roles
+        let roles = RoleMap(fileRoles.roles.merging(configuredRoles) { _, configured in configured })
+
+        let transport = BinderyTransport(roles: { roles })
+        let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { capabilities }, kernelReachable: {
+            syscalls.driverName == "linux" && !FileManager.default.fileExists(atPath: VFIOContainer.path) ? "/dev/vfio/vfio is gone" : nil
+        })
+        try handler.registerHandlers(on: transport, middlewares: [AuthorizationMiddleware(store: store)])
+
+        var http = HTTPServerConfiguration(listen: configuration.listen, tls: tls)
+        if let loops = configuration.eventLoops { http.eventLoops = loops }
+        let server = try HTTPServer(configuration: http, handler: transport, logger: log)
+        try server.start()
+        self.server = server
+    }
+
+    /// SIGTERM/SIGINT stop the service gracefully; SIGHUP reloads certificates.
+    package func installSignalHandlers() { server?.installSignalHandlers() }
+
+    /// Waits until the HTTP server has stopped, then stops the reconciler.
+    package func wait() async {
+        if let server { await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                server.wait()
+                continuation.resume()
+            }
+        } }
+        await reconciler?.stop()
+    }
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import BinderyAPI
+import BinderyHTTP
+import Foundation
+
+/// `bindery serve`: run the daemon.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the Bindery daemon: the HTTPS API, the reconciler and the kernel executor.",
+        discussion: """
+            Every setting comes from, in order of precedence: a flag, a BINDERY_* environment \
+            variable, the JSON config file (--config or BINDERY_CONFIG), the default.
+
+            With no TLS settings, the first start creates a development PKI in <data-dir>/pki/ \
+            (ca.pem, server.pem, admin.pem and their -key.pem; admin.pem has the admin role) and \
+            prints a curl line that works. `bindery pki issue-client` makes more client certificates.
+
+            Kernel: `auto` drives Linux where /dev/vfio/vfio exists and the simulated kernel \
+            elsewhere; the first log line says which.
+
+            Config file keys: dataDir, listen (list), kernel, sysfsRoot, faults, tls {certificate, \
+            key, clientCA, crl}, roles {identity: role}. Roles: admin, operator, auditor, reader.
+            Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads the TLS files.
+            """
+    )
+
+    @Option(help: "JSON config file. Env: BINDERY_CONFIG.") var config: String?
+    @Option(name: .customLong("data-dir"), help: "Database and development PKI directory (default ./bindery-data). Env: BINDERY_DATA_DIR.")
+    var dataDirectory: String?
+    @Option(help: "Listen address, repeatable: 127.0.0.1:8443, [::1]:8443 (default 127.0.0.1:8443). Env: BINDERY_LISTEN (comma-separated).")
+    var listen: [String] = []
+    @Option(help: "Kernel: auto, linux or simulated (default auto). Env: BINDERY_KERNEL.") var kernel: String?
+    @Option(name: .customLong("sysfs-root"), help: "Sysfs mount for the Linux kernel (default /sys). Env: BINDERY_SYSFS_ROOT.") var sysfsRoot: String?
+    @Option(help: "Simulated kernel fault plan, e.g. VFIO_IOMMU_NESTING_OP=EBUSY@rate:0.1. Env: BINDERY_FAULTS.") var faults: String?
+    @Option(name: .customLong("tls-cert"), help: "Server certificate chain (PEM). Env: BINDERY_TLS_CERT.") var tlsCertificate: String?
+    @Option(name: .customLong("tls-key"), help: "Server private key (PEM). Env: BINDERY_TLS_KEY.") var tlsKey: String?
+    @Option(name: .customLong("client-ca"), help: "CA bundle client certificates must chain to (PEM). Env: BINDERY_CLIENT_CA.") var clientCA: String?
+    @Option(help: "CRL file checked against client certificates (PEM). Env: BINDERY_CRL.") var crl: String?
+    @Option(name: .customLong("log-format"), help: "text or json (default text). Env: BINDERY_LOG_FORMAT.") var logFormat: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let file = try ConfigFile.load(config ?? environment["BINDERY_CONFIG"])
+        var settings = BinderyService.Configuration()
+        settings.dataDirectory = dataDirectory ?? environment["BINDERY_DATA_DIR"] ?? file.dataDir ?? settings.dataDirectory
+        settings.listen = !listen.isEmpty ? listen : environment["BINDERY_LISTEN"].map { $0.split(separator: ",").map(String.init) }
+            ?? file.listen ?? settings.listen
+        let kernelName = kernel ?? environment["BINDERY_KERNEL"] ?? file.kernel ?? "auto"
+        guard let choice = BinderyService.KernelChoice(rawValue: kernelName) else {
+            throw ValidationError("--kernel must be auto, linux or simulated, not \(kernelName)")
+        }
+        settings.kernel = choice
+        settings.sysfsRoot = sysfsRoot ?? environment["BINDERY_SYSFS_ROOT"] ?? file.sysfsRoot ?? settings.sysfsRoot
+        settings.faults = faults ?? environment["BINDERY_FAULTS"] ?? file.faults ?? ""
+        let certificate = tlsCertificate ?? environment["BINDERY_TLS_CERT"] ?? file.tls?.certificate
+        let key = tlsKey ?? environment["BINDERY_TLS_KEY"] ?? file.tls?.key
+        let ca = clientCA ?? environment["BINDERY_CLIENT_CA"] ?? file.tls?.clientCA
+        switch (certificate, key, ca) {
+        case (nil, nil, nil): break
+        case let (certificate?, key?, ca?):
+            settings.tls = TLSConfiguration(certificatePath: certificate, privateKeyPath: key, clientCABundlePath: ca,
+                                            crlPath: crl ?? environment["BINDERY_CRL"] ?? file.tls?.crl)
+        default: throw ValidationError("--tls-cert, --tls-key and --client-ca go together (or none, for the development PKI)")
+        }
+        settings.roles = try file.roleGrants()
+        let json = (logFormat ?? environment["BINDERY_LOG_FORMAT"] ?? "text") == "json"
+        let log = Logger(json: json)
+
+        let pki = DevelopmentPKI(dataDirectory: settings.dataDirectory)
+        let firstStart = settings.tls == nil && !pki.exists
+        let service = BinderyService(configuration: settings, log: log.line)
+        try await service.start()
+        service.installSignalHandlers()
+        log.line("serving https on \(service.boundAddresses.joined(separator: ", ")), data in \(settings.dataDirectory)")
+        if firstStart, let address = service.boundAddresses.first {
+            let directory = (pki.directory as NSString).standardizingPath
+            FileHandle.standardOutput.write(Data("""
+
+                Try it (admin certificate, created just now; shown only on first start):
+                  curl --cacert \(directory)/ca.pem --cert \(directory)/admin.pem --key \(directory)/admin-key.pem https://\(address.replacingOccurrences(of: "127.0.0.1", with: "localhost"))/v1/host
+
+
+                """.utf8))
+        }
+        await service.wait()
+    }
+}
+
+/// One line per event on stderr, as text or JSON.
+struct Logger: Sendable {
+    let json: Bool
+    func line(_ message: String) {
+        let time = ISO8601DateFormatter().string(from: Date())
+        let text = json
+            ? "{\"time\":\"\(time)\",\"message\":\(String(decoding: (try? JSONEncoder().encode(message)) ?? Data("\"\"".utf8), as: UTF8.self))}\n"
+            : "\(time) \(message)\n"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+/// The JSON config file.
+struct ConfigFile: Decodable {
+    struct TLS: Decodable {
+        var certificate: String?
+        var key: String?
+        var clientCA: String?
+        var crl: String?
+    }
+    var dataDir: String?
+    var listen: [String]?
+    var kernel: String?
+    var sysfsRoot: String?
+    var faults: String?
+    var tls: TLS?
+    var roles: [String: String]?
+
+    static func load(_ path: String?) throws -> ConfigFile {
+        guard let path else { return ConfigFile() }
+        do {
+            return try JSONDecoder().decode(ConfigFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw ValidationError("config file \(path): \(error)")
+        }
+    }
+
+    func roleGrants() throws -> [String: Role] {
+        try (roles ?? [:]).mapValues { name in
+            guard let role = Role(rawValue: name) else { throw ValidationError("config file: unknown role \(name)") }
+            return role
+        }
+    }
+}

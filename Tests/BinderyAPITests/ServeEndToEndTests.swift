@@ -1,0 +1,178 @@
+import BinderyHTTP
+import Foundation
+import GRDB
+import XCTest
+
+/// `bindery serve` as a separate process on a free loopback port with a fresh data dir,
+/// called with curl over real TLS with real client certificates.
+final class ServeEndToEndTests: XCTestCase {
+    private var directory: String!
+    private var server: Process?
+    private var port = 0
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "bindery-e2e-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        stopServer()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func product(_ name: String) throws -> String {
+        let bundle = Bundle.main.bundleURL
+        for candidate in [bundle.path, bundle.deletingLastPathComponent().path,
+                          URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path] {
+            if FileManager.default.isExecutableFile(atPath: candidate + "/" + name) { return candidate + "/" + name }
+        }
+        throw NSError(domain: "e2e", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(name) not built; run swift build first"])
+    }
+
+    /// Runs `bindery ARGS` to completion; returns (status, stdout).
+    @discardableResult
+    private func bindery(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try product("bindery"))
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Starts `bindery serve` on port 0 and returns what it printed on stdout before serving.
+    @discardableResult
+    private func startServer() throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try product("bindery"))
+        process.arguments = ["serve", "--data-dir", directory, "--listen", "127.0.0.1:0"]
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        server = process
+        var log = "", printed = ""
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            log += String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+            if let range = log.range(of: "serving https on 127.0.0.1:") {
+                port = Int(log[range.upperBound...].prefix { $0.isNumber })!
+                break
+            }
+            if !process.isRunning { XCTFail("bindery serve exited: \(log)"); return "" }
+        }
+        XCTAssertTrue(log.contains("kernel driver: simulated"), "the first log line names the kernel: \(log)")
+        if FileManager.default.fileExists(atPath: directory + "/pki/admin.pem"), log.contains("created a development PKI") {
+            while !printed.contains("/v1/host\n") && Date() < deadline {
+                printed += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+            }
+        }
+        return printed
+    }
+
+    private func stopServer() {
+        guard let server, server.isRunning else { return }
+        kill(server.processIdentifier, SIGTERM)
+        server.waitUntilExit()
+        self.server = nil
+    }
+
+    /// curl with the client certificate `name` from the development PKI.
+    private func curl(_ path: String, as name: String = "admin", method: String = "GET", headers: [String] = []) throws -> (status: Int, headers: String, body: String) {
+        let pki = directory + "/pki"
+        var arguments = ["-s", "-i", "-X", method, "--cacert", "\(pki)/ca.pem", "--cert", "\(pki)/\(name).pem", "--key", "\(pki)/\(name)-key.pem"]
+        for header in headers { arguments += ["-H", header] }
+        arguments.append("https://localhost:\(port)\(path)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard let split = text.range(of: "\r\n\r\n") else { return (0, "", text) }
+        let head = String(text[..<split.lowerBound])
+        let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+        return (status, head, String(text[split.upperBound...]))
+    }
+
+    private func json(_ text: String) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    func testFirstStartMakesTheDevelopmentPKIAndItsCurlLineAnswers() throws {
+        let printed = try startServer()
+        for file in ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "admin.pem", "admin-key.pem"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(directory!)/pki/\(file)"), file)
+        }
+        let line = try XCTUnwrap(printed.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("curl ") })
+        let words = line.split(separator: " ").map(String.init)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-s"] + Array(words.dropFirst())
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let body = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let host = try json(body)
+        XCTAssertEqual((host["kernel"] as? [String: Any])?["driver"] as? String, "simulated")
+        let nesting = ((host["iommu"] as? [String: Any])?["nesting"] as? [String: Any])
+        XCTAssertEqual(nesting?["supported"] as? Bool, true)
+        XCTAssertEqual(nesting?["pasidBits"] as? Int, 20)
+    }
+
+    func testRolesAnUnknownIdentityIsRefusedAndTheRefusalIsAudited() throws {
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "reader1", "--role", "reader", "--data-dir", directory]).0, 0)
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "nobody", "--role", "reader", "--data-dir", directory]).0, 0)
+        // Take nobody's grant away: a valid certificate whose identity has no role.
+        let roles = directory + "/pki/roles.json"
+        var grants = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: roles))) as! [String: String]
+        grants.removeValue(forKey: "spiffe://bindery.local/nobody")
+        try JSONSerialization.data(withJSONObject: grants).write(to: URL(fileURLWithPath: roles))
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "x", "--role", "chief", "--data-dir", directory]).0, 64, "unknown role refused")
+
+        try startServer()
+        XCTAssertEqual(try curl("/v1/host", as: "reader1").status, 200)
+        let refused = try curl("/v1/host", as: "nobody", headers: ["X-Request-Id: denied-1"])
+        XCTAssertEqual(refused.status, 403)
+        XCTAssertTrue(refused.headers.lowercased().contains("content-type: application/problem+json"))
+        XCTAssertEqual(try json(refused.body)["type"] as? String, "https://bindery.dev/problems/forbidden")
+        XCTAssertEqual(try curl("/healthz", as: "nobody").status, 200, "liveness needs no role")
+        stopServer()
+
+        let database = try DatabaseQueue(path: directory + "/bindery.sqlite")
+        let denied = try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT actor_identity, request_id, http_status FROM audit_events WHERE outcome = 'denied'")
+        }
+        XCTAssertEqual(denied?["actor_identity"] as String?, "spiffe://bindery.local/nobody")
+        XCTAssertEqual(denied?["request_id"] as String?, "denied-1")
+        XCTAssertEqual(denied?["http_status"] as Int?, 403)
+        let (status, verification) = try bindery(["audit", "verify", "--data-dir", directory, "--json"])
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(verification.contains("\"valid\":true"), verification)
+    }
+
+    func testRequestIDsProblemsHealthAndReadiness() throws {
+        try startServer()
+        let echoed = try curl("/v1/host", headers: ["X-Request-Id: abc-123"])
+        XCTAssertTrue(echoed.headers.contains("X-Request-Id: abc-123"), echoed.headers)
+        let generated = try curl("/v1/host")
+        XCTAssertTrue(generated.headers.contains("X-Request-Id: req-"), generated.headers)
+        let missing = try curl("/v1/nothing")
+        XCTAssertEqual(missing.status, 404)
+        XCTAssertEqual(try json(missing.body)["type"] as? String, "https://bindery.dev/problems/not-found")
+        let wrongMethod = try curl("/v1/host", method: "DELETE")
+        XCTAssertEqual(wrongMethod.status, 405)
+        XCTAssertTrue(wrongMethod.headers.contains("Allow: GET"))
+        XCTAssertEqual(try json(try curl("/healthz").body)["status"] as? String, "ok")
+        let ready = try curl("/readyz")
+        XCTAssertEqual(ready.status, 200)
+        XCTAssertEqual(try json(ready.body)["ready"] as? Bool, true)
+    }
+}

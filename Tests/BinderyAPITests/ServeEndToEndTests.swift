@@ -5,8 +5,9 @@ import XCTest
 
 /// `bindery serve` as a separate process on a free loopback port with a fresh data dir,
 /// called with curl over real TLS with real client certificates.
-final class ServeEndToEndTests: XCTestCase {
-    private var directory: String!
+/// Helpers for tests that run `bindery serve` as a separate process (no tests of its own).
+class EndToEndTestCase: XCTestCase, @unchecked Sendable {
+    var directory: String!
     private var server: Process?
     private var port = 0
 
@@ -31,7 +32,7 @@ final class ServeEndToEndTests: XCTestCase {
 
     /// Runs `bindery ARGS` to completion; returns (status, stdout).
     @discardableResult
-    private func bindery(_ arguments: [String]) throws -> (Int32, String) {
+    func bindery(_ arguments: [String]) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try product("bindery"))
         process.arguments = arguments
@@ -46,7 +47,7 @@ final class ServeEndToEndTests: XCTestCase {
 
     /// Starts `bindery serve` on port 0 and returns what it printed on stdout before serving.
     @discardableResult
-    private func startServer() throws -> String {
+    func startServer() throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try product("bindery"))
         process.arguments = ["serve", "--data-dir", directory, "--listen", "127.0.0.1:0"]
@@ -74,7 +75,7 @@ final class ServeEndToEndTests: XCTestCase {
         return printed
     }
 
-    private func stopServer() {
+    func stopServer() {
         guard let server, server.isRunning else { return }
         kill(server.processIdentifier, SIGTERM)
         server.waitUntilExit()
@@ -82,10 +83,16 @@ final class ServeEndToEndTests: XCTestCase {
     }
 
     /// curl with the client certificate `name` from the development PKI.
-    private func curl(_ path: String, as name: String = "admin", method: String = "GET", headers: [String] = []) throws -> (status: Int, headers: String, body: String) {
+    @discardableResult
+    func curl(_ path: String, as name: String = "admin", method: String = "GET", headers: [String] = [], body: String? = nil) throws -> (status: Int, headers: String, body: String) {
         let pki = directory + "/pki"
         var arguments = ["-s", "-i", "-X", method, "--cacert", "\(pki)/ca.pem", "--cert", "\(pki)/\(name).pem", "--key", "\(pki)/\(name)-key.pem"]
         for header in headers { arguments += ["-H", header] }
+        if let body {
+            let file = directory + "/request-\(UUID().uuidString).json"
+            try body.write(toFile: file, atomically: true, encoding: .utf8)
+            arguments += ["-H", "Content-Type: application/json", "--data-binary", "@" + file]
+        }
         arguments.append("https://localhost:\(port)\(path)")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
@@ -101,10 +108,14 @@ final class ServeEndToEndTests: XCTestCase {
         return (status, head, String(text[split.upperBound...]))
     }
 
-    private func json(_ text: String) throws -> [String: Any] {
+    func json(_ text: String) throws -> [String: Any] {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     }
 
+}
+
+/// First start, roles, request ids, problems, health.
+final class ServeEndToEndTests: EndToEndTestCase, @unchecked Sendable {
     func testFirstStartMakesTheDevelopmentPKIAndItsCurlLineAnswers() throws {
         let printed = try startServer()
         for file in ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "admin.pem", "admin-key.pem"] {

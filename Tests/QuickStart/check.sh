@@ -3,6 +3,8 @@
 # (A scratch data dir and a free port via BINDERY_* variables, so it never touches ./bindery-data.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Build first, untimed: on a clean checkout make serve would spend minutes compiling.
+swift build --product bindery
 scratch=$(mktemp -d)
 trap 'kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; rm -rf "$scratch"' EXIT
 BINDERY_DATA_DIR="$scratch/data" BINDERY_LISTEN=127.0.0.1:0 setsid make -s serve > "$scratch/out" 2> "$scratch/err" &

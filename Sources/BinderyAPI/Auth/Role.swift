@@ -36,7 +36,8 @@ enum Permission: Sendable {
     static func required(by operationID: String) -> Permission? {
         switch operationID {
         case "getHealth", "getReadiness": return .anyone
-        case "getHost": return .readResources
+        case "getHost", "listVMs", "getVM", "listDevices", "getDevice", "getBinding": return .readResources
+        case "createVM", "deleteVM", "assignDevice", "unassignDevice", "createBinding", "replacePageTable", "deleteBinding": return .write
         default: return nil
         }
     }

@@ -97,7 +97,7 @@ package final class BinderyService: @unchecked Sendable {
         let configuredRoles = configuration.roles
         let roles = RoleMap(fileRoles.roles.merging(configuredRoles) { _, configured in configured })
 
-        let transport = BinderyTransport(roles: { roles })
+        let transport = BinderyTransport(store: store, roles: { roles })
         let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { capabilities }, kernelReachable: {
             syscalls.driverName == "linux" && !FileManager.default.fileExists(atPath: VFIOContainer.path) ? "/dev/vfio/vfio is gone" : nil
         })

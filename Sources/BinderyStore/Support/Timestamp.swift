@@ -29,4 +29,26 @@ public enum Timestamp {
 
     /// The current time, formatted.
     public static func now() -> String { format(Date()) }
+
+    /// Parses a timestamp written by `format` (or any RFC 3339 UTC time with optional fraction).
+    public static func parse(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int? { Int(String(decoding: bytes[range], as: UTF8.self)) }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+              let minute = number(14..<16), let second = number(17..<19) else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hour)
+        parts.tm_min = Int32(minute)
+        parts.tm_sec = Int32(second)
+        let seconds = timegm(&parts)
+        var fraction = 0.0
+        if bytes.count > 21, bytes[19] == UInt8(ascii: ".") {
+            fraction = Double("0." + String(decoding: bytes[20..<(bytes.count - 1)], as: UTF8.self)) ?? 0
+        }
+        return Date(timeIntervalSince1970: Double(seconds) + fraction)
+    }
 }

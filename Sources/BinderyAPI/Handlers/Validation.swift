@@ -1,0 +1,53 @@
+/// Collects every invalid field of a request, then throws one 422 listing them all.
+struct Validation {
+    private(set) var errors: [(pointer: String, detail: String)] = []
+
+    mutating func check(_ condition: Bool, _ pointer: String, _ detail: @autoclosure () -> String) {
+        if !condition { errors.append((pointer, detail())) }
+    }
+
+    mutating func fail(_ pointer: String, _ detail: String) { errors.append((pointer, detail)) }
+
+    /// Throws 422 `validation-failed` when anything was wrong.
+    func throwIfInvalid() throws {
+        guard !errors.isEmpty else { return }
+        var error = APIError(status: 422, type: "validation-failed",
+                             detail: errors.map { "\($0.pointer): \($0.detail)" }.joined(separator: "; "))
+        error.fields = errors
+        throw error
+    }
+
+    /// Parses `0x…` hex (≤ 16 digits).
+    static func hex(_ text: String) -> UInt64? {
+        guard text.hasPrefix("0x") || text.hasPrefix("0X") else { return nil }
+        return UInt64(text.dropFirst(2), radix: 16)
+    }
+}
+
+extension APIError {
+    /// 409 with a stable type.
+    static func conflict(_ type: String, _ detail: String) -> APIError { APIError(status: 409, type: type, detail: detail) }
+    /// 412: If-Match names an older resourceVersion.
+    static func stale(_ current: Int) -> APIError {
+        APIError(status: 412, type: "precondition-failed", detail: "If-Match does not match the current resourceVersion \"\(current)\"")
+    }
+    /// 404 for a resource id.
+    static func missing(_ type: String, _ id: String) -> APIError { APIError(status: 404, type: "not-found", detail: "\(type) \(id) not found") }
+}
+
+/// `If-Match: "7"` (or `7`, or `*`) against the current resource version.
+func checkIfMatch(_ header: String?, current: Int) throws {
+    guard let header else { return }
+    let value = header.trimmingCharacters(in: [" ", "\""]).replacingOccurrences(of: "W/", with: "")
+    if value == "*" { return }
+    guard Int(value.trimmingCharacters(in: ["\""])) == current else { throw APIError.stale(current) }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Set<Character>) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

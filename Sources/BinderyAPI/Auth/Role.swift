@@ -18,6 +18,8 @@ enum Permission: Sendable {
     case readAudit
     /// Changing desired state (admin, operator).
     case write
+    /// The change feed (admin, operator — orchestrators watch it — and auditor).
+    case watch
     /// Open to any caller with a valid certificate (health).
     case anyone
 
@@ -28,6 +30,7 @@ enum Permission: Sendable {
         case (.readResources, _): return true
         case (.readAudit, .admin?), (.readAudit, .auditor?): return true
         case (.write, .admin?), (.write, .operator?): return true
+        case (.watch, .admin?), (.watch, .operator?), (.watch, .auditor?): return true
         default: return false
         }
     }
@@ -37,6 +40,8 @@ enum Permission: Sendable {
         switch operationID {
         case "getHealth", "getReadiness": return .anyone
         case "getHost", "listVMs", "getVM", "listDevices", "getDevice", "getBinding": return .readResources
+        case "listAuditEvents", "verifyAudit": return .readAudit
+        case "watchEvents": return .watch
         case "createVM", "deleteVM", "assignDevice", "unassignDevice", "createBinding", "replacePageTable", "deleteBinding": return .write
         default: return nil
         }

@@ -71,6 +71,52 @@ public enum AuditChain {
         try Row.fetchOne(db, sql: "SELECT * FROM audit_events WHERE seq = ?", arguments: [seq]).map(AuditEvent.init(row:))
     }
 
+    /// A selection of the history: filters ANDed together, `seq` ascending after `after`.
+    public struct Query: Sendable {
+        /// Exact actor identity.
+        public var actor: String?
+        /// Exact action (`binding.bind`).
+        public var action: String?
+        /// Exact resource type.
+        public var resourceType: String?
+        /// Exact resource id.
+        public var resourceID: String?
+        /// Exact outcome.
+        public var outcome: AuditOutcome?
+        /// Events at or after this time (RFC 3339).
+        public var since: String?
+        /// Events before this time (RFC 3339).
+        public var until: String?
+        /// Events with `seq` greater than this.
+        public var after = 0
+        /// At most this many.
+        public var limit = 100
+
+        /// Everything, first page.
+        public init() {}
+    }
+
+    /// The events `query` selects.
+    public static func events(_ query: Query, in db: Database) throws -> [AuditEvent] {
+        var clauses = ["seq > ?"]
+        var arguments: [(any DatabaseValueConvertible)?] = [query.after]
+        func add(_ clause: String, _ value: (any DatabaseValueConvertible)?) {
+            guard let value else { return }
+            clauses.append(clause)
+            arguments.append(value)
+        }
+        add("actor_identity = ?", query.actor)
+        add("action = ?", query.action)
+        add("resource_type = ?", query.resourceType)
+        add("resource_id = ?", query.resourceID)
+        add("outcome = ?", query.outcome?.rawValue)
+        add("time >= ?", query.since)
+        add("time < ?", query.until)
+        arguments.append(query.limit)
+        return try Row.fetchAll(db, sql: "SELECT * FROM audit_events WHERE \(clauses.joined(separator: " AND ")) ORDER BY seq LIMIT ?",
+                                arguments: StatementArguments(arguments)!).map(AuditEvent.init(row:))
+    }
+
     /// The highest `seq` (0 for an empty chain).
     public static func headSeq(in db: Database) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM audit_events") ?? 0

@@ -22,6 +22,8 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private var pending: [any Job] = []
     private var isDraining = false
     private var counters = Statistics()
+    /// Fired after every durable commit.
+    public let committed = CommitSignal()
 
     /// A writer over `database`. `maximumBatchSize` 1 gives one commit per write (for comparison).
     public init(database: any DatabaseWriter, maximumBatchSize: Int = 512) {
@@ -123,6 +125,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
         for job in batch {
             job.finish(nil)
         }
+        committed.fire()
     }
 }
 

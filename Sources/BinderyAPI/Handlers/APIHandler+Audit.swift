@@ -1,0 +1,84 @@
+import BinderyStore
+import Foundation
+import OpenAPIRuntime
+
+extension APIHandler {
+    private static func schema(_ event: AuditEvent) -> Components.Schemas.AuditEvent {
+        let record = event.record
+        return Components.Schemas.AuditEvent(
+            seq: Int64(event.seq), time: event.time,
+            actor: .init(identity: record.actor.identity, role: record.actor.role, remoteAddress: record.actor.remoteAddress),
+            requestId: record.requestID, action: record.action, resourceType: record.resourceType, resourceId: record.resourceID,
+            outcome: .init(rawValue: record.outcome.rawValue) ?? .failed, httpStatus: record.httpStatus,
+            before: record.before, after: record.after, prevHash: event.previousHash.hexString, hash: event.hash.hexString)
+    }
+
+    func listAuditEvents(_ input: Operations.listAuditEvents.Input) async throws -> Operations.listAuditEvents.Output {
+        let q = input.query
+        var validation = Validation()
+        let limit = q.limit ?? 100
+        validation.check((1...1000).contains(limit), "/limit", "between 1 and 1000")
+        validation.check((q.after ?? 0) >= 0, "/after", "a seq, 0 or more")
+        try validation.throwIfInvalid()
+        var query = AuditChain.Query()
+        query.actor = q.actor
+        query.action = q.action
+        query.resourceType = q.resourceType
+        query.resourceID = q.resourceId
+        query.outcome = q.outcome.flatMap { AuditOutcome(rawValue: $0.rawValue) }
+        query.since = q.since.map { Timestamp.format($0) }
+        query.until = q.until.map { Timestamp.format($0) }
+        query.after = Int(q.after ?? 0)
+        let wantsNDJSON = input.headers.accept.contains { $0.contentType == .application_x_hyphen_ndjson }
+        if wantsNDJSON {
+            // The whole selection, a page at a time from the database, one event per line.
+            var lines: [UInt8] = []
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            var page = query
+            page.limit = 1000
+            while true {
+                let events = try await store.read { [page] db in try AuditChain.events(page, in: db) }
+                for event in events {
+                    lines += try encoder.encode(Self.schema(event))
+                    lines.append(UInt8(ascii: "\n"))
+                }
+                guard let last = events.last, events.count == page.limit else { break }
+                page.after = last.seq
+            }
+            return .ok(.init(body: .application_x_hyphen_ndjson(HTTPBody(lines))))
+        }
+        query.limit = limit + 1
+        let events = try await store.read { [query] db in try AuditChain.events(query, in: db) }
+        let pageEvents = events.prefix(limit)
+        return .ok(.init(body: .json(.init(items: pageEvents.map(Self.schema),
+                                            nextCursor: events.count > limit ? pageEvents.last.map { Int64($0.seq) } : nil))))
+    }
+
+    func verifyAudit(_ input: Operations.verifyAudit.Input) async throws -> Operations.verifyAudit.Output {
+        let result = try await store.read { db in try AuditChain.verify(in: db) }
+        return .ok(.init(body: .json(.init(valid: result.isValid, events: Int64(result.events), head: result.head,
+                                            firstBrokenSeq: result.firstBrokenSeq.map(Int64.init), reason: result.reason))))
+    }
+
+    func watchEvents(_ input: Operations.watchEvents.Input) async throws -> Operations.watchEvents.Output {
+        let after = Int(input.query.after), timeout = input.query.timeoutSeconds ?? 30, limit = input.query.limit ?? 100
+        var validation = Validation()
+        validation.check(after >= 0, "/after", "a seq, 0 or more")
+        validation.check((0...300).contains(timeout), "/timeoutSeconds", "0 to 300")
+        validation.check((1...1000).contains(limit), "/limit", "between 1 and 1000")
+        try validation.throwIfInvalid()
+        var query = AuditChain.Query()
+        query.after = after
+        query.limit = limit
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while true {
+            let events = try await store.read { [query] db in try AuditChain.events(query, in: db) }
+            let remaining = deadline - ContinuousClock.now
+            if !events.isEmpty || remaining <= .zero {
+                return .ok(.init(body: .json(.init(items: events.map(Self.schema), nextCursor: Int64(events.last?.seq ?? after)))))
+            }
+            await store.writer.committed.wait(timeout: remaining)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import XCTest
+
+/// The audit history and the change feed over the API.
+final class AuditEndToEndTests: EndToEndTestCase, @unchecked Sendable {
+    func testAuditFiltersPagesNDJSONAndVerify() throws {
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "auditor1", "--role", "auditor", "--data-dir", directory]).0, 0)
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "reader1", "--role", "reader", "--data-dir", directory]).0, 0)
+        try startServer()
+        for n in 0..<3 {
+            XCTAssertEqual(try curl("/v1/vms", method: "POST", headers: ["X-Request-Id: make-\(n)"], body: #"{"name":"audited-\#(n)"}"#).status, 201)
+        }
+        XCTAssertEqual(try curl("/v1/audit", as: "reader1").status, 403, "a reader cannot read the audit history")
+
+        let page = try json(try curl("/v1/audit?action=vm.create&limit=2", as: "auditor1").body)
+        let items = page["items"] as? [[String: Any]] ?? []
+        XCTAssertEqual(items.count, 2)
+        XCTAssertEqual((items[0]["actor"] as? [String: Any])?["identity"] as? String, "spiffe://bindery.local/admin")
+        XCTAssertEqual((items[0]["actor"] as? [String: Any])?["role"] as? String, "admin")
+        XCTAssertEqual(items[0]["requestId"] as? String, "make-0")
+        let cursor = try XCTUnwrap(page["nextCursor"] as? Int)
+        let rest = try json(try curl("/v1/audit?action=vm.create&after=\(cursor)", as: "auditor1").body)["items"] as? [[String: Any]] ?? []
+        XCTAssertEqual(rest.map { $0["requestId"] as? String }, ["make-2"])
+        let denied = try json(try curl("/v1/audit?outcome=denied", as: "auditor1").body)["items"] as? [[String: Any]] ?? []
+        XCTAssertEqual(denied.map { ($0["actor"] as? [String: Any])?["identity"] as? String }, ["spiffe://bindery.local/reader1"])
+
+        let stream = try curl("/v1/audit?resourceType=vm", as: "auditor1", headers: ["Accept: application/x-ndjson"])
+        XCTAssertTrue(stream.headers.lowercased().contains("content-type: application/x-ndjson"), stream.headers)
+        let lines = stream.body.split(separator: "\n")
+        XCTAssertGreaterThanOrEqual(lines.count, 3)
+        for line in lines { XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(line.utf8))) }
+
+        let verification = try json(try curl("/v1/audit/verify", as: "auditor1").body)
+        XCTAssertEqual(verification["valid"] as? Bool, true)
+        XCTAssertGreaterThanOrEqual(verification["events"] as? Int ?? 0, 4)
+        XCTAssertEqual(try curl("/v1/audit?limit=5000", as: "auditor1").status, 422)
+    }
+
+    func testLongPollWakesWhenANewerEventCommits() throws {
+        try startServer()
+        XCTAssertEqual(try curl("/v1/vms", method: "POST", body: #"{"name":"first"}"#).status, 201)
+        let head = try json(try curl("/v1/events?after=0&timeoutSeconds=0").body)["nextCursor"] as! Int
+        XCTAssertGreaterThan(head, 0)
+        let empty = try json(try curl("/v1/events?after=\(head + 1000)&timeoutSeconds=1").body)
+        XCTAssertEqual((empty["items"] as? [Any])?.count, 0, "an empty page when the timeout passes")
+
+        // A watcher waiting 60 s returns as soon as a write commits, not at its timeout.
+        let answered = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var watched: [[String: Any]] = []
+        DispatchQueue.global().async {
+            if let body = try? self.curl("/v1/events?after=\(head)&timeoutSeconds=60").body,
+               let page = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] {
+                watched = page["items"] as? [[String: Any]] ?? []
+            }
+            answered.signal()
+        }
+        usleep(300_000)
+        XCTAssertEqual(try curl("/v1/vms", method: "POST", body: #"{"name":"second"}"#).status, 201)
+        XCTAssertEqual(answered.wait(timeout: .now() + 30), .success, "the long-poll woke on the commit")
+        XCTAssertTrue(watched.contains { $0["action"] as? String == "vm.create" }, "\(watched)")
+    }
+}

@@ -48,6 +48,13 @@ let package = Package(
             path: "Sources/EmbedMigrationsPlugin"
         ),
 
+        .plugin(
+            name: "EmbedOpenAPIPlugin",
+            capability: .buildTool(),
+            dependencies: ["EmbedMigrations"],
+            path: "Sources/EmbedOpenAPIPlugin"
+        ),
+
         .target(
             name: "BinderyStore",
             dependencies: [
@@ -79,7 +86,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strictSettings,
-            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator"), "EmbedOpenAPIPlugin"]
         ),
 
         .executableTarget(

@@ -76,7 +76,10 @@ extension Reconciler {
                                                    observedGeneration: record.observedGeneration, hostPASID: .some(nil), in: db)
             }
         }
-        for outcome in work where outcome.error == nil { succeeded(.binding(outcome.record.id)) }
+        for outcome in work {
+            statistics.record("binding", succeeded: outcome.error == nil, error: outcome.error)
+            if outcome.error == nil { succeeded(.binding(outcome.record.id)) }
+        }
         for vmID in vmsToWake { await queue.add(.vm(vmID)) }
     }
 

@@ -68,10 +68,12 @@ extension Reconciler {
                                                   outcome: .success, after: JSONText.object([("vm", JSONText.string(vmID))])), in: db)
             }
             succeeded(.device(address))
+            statistics.record("device", succeeded: true)
             for binding in try await store.read({ db in try BindingRepository.live(deviceAddress: address, in: db) }) {
                 await queue.add(.binding(binding.id))
             }
         } catch let error as KernelError {
+            statistics.record("device", succeeded: false, error: error)
             let delay = await retry(.device(address))
             let reason: String
             if case .groupNotViable = error { reason = "GroupNotViable" } else { reason = "KernelError" }

@@ -36,7 +36,9 @@ extension Reconciler {
                                                       outcome: .success), in: db)
                 }
                 succeeded(.vm(id))
+                statistics.record("vm", succeeded: true)
             } catch let error as KernelError {
+                statistics.record("vm", succeeded: false, error: error)
                 let delay = error.isTransient || error.errno != nil ? await retry(.vm(id)) : nil
                 try await store.write { db in
                     try OperationsJournal.finish(intent, succeeded: false, kernelCall: error.call, errno: error.errno?.name, in: db)

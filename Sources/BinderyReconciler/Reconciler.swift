@@ -13,6 +13,8 @@ public final class Reconciler: @unchecked Sendable {
     public let options: ReconcilerOptions
     let kernel: KernelHost
     let queue = WorkQueue()
+    /// What it has done so far, for metrics.
+    public let statistics = ReconcileStatistics()
     private var tasks: [Task<Void, Never>] = []   // guarded by attemptsLock
     private let attemptsLock = NSLock()
     private var attempts: [ResourceKey: Int] = [:]

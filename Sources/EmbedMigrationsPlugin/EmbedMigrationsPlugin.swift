@@ -16,7 +16,7 @@ struct EmbedMigrationsPlugin: BuildToolPlugin {
             .buildCommand(
                 displayName: "Embedding \(files.count) migrations",
                 executable: try context.tool(named: "EmbedMigrations").url,
-                arguments: [output.path] + files.map(\.path),
+                arguments: [output.path, "embeddedMigrationFiles"] + files.map(\.path),
                 inputFiles: files,
                 outputFiles: [output]
             ),

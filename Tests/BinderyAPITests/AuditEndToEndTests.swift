@@ -60,3 +60,35 @@ final class AuditEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertTrue(watched.contains { $0["action"] as? String == "vm.create" }, "\(watched)")
     }
 }
+
+/// The operational endpoints: the contract and the metrics.
+final class OperationsEndToEndTests: EndToEndTestCase, @unchecked Sendable {
+    func testServesItsContractAndPrometheusMetrics() throws {
+        try startServer()
+        let spec = try curl("/v1/openapi.yaml")
+        XCTAssertEqual(spec.status, 200)
+        XCTAssertTrue(spec.headers.lowercased().contains("content-type: application/yaml"))
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let onDisk = try String(contentsOf: repository.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        XCTAssertEqual(spec.body.trimmingCharacters(in: .whitespacesAndNewlines), onDisk.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "the served contract is the one in the repository")
+
+        XCTAssertEqual(try curl("/v1/vms", method: "POST", body: #"{"name":"metered"}"#).status, 201)
+        XCTAssertEqual(try curl("/v1/vms/vm-00000000000000000000000000000000").status, 404)
+        let metrics = try curl("/metrics")
+        XCTAssertEqual(metrics.status, 200)
+        let text = metrics.body
+        XCTAssertTrue(text.contains(#"bindery_http_requests_total{operation="createVM",status="201"} 1"#), text)
+        XCTAssertTrue(text.contains(#"bindery_http_requests_total{operation="getVM",status="404"} 1"#), text)
+        XCTAssertTrue(text.contains(#"bindery_http_request_duration_seconds_count{operation="createVM",status="201"} 1"#))
+        XCTAssertTrue(text.contains("bindery_audit_head_seq "), text)
+        // The reconciler opens the VM's context asynchronously: wait for its counter to appear.
+        let deadline = Date().addingTimeInterval(10)
+        var reconciled = text
+        while !reconciled.contains(#"bindery_reconcile_total{kind="vm",outcome="success"} 1"#) && Date() < deadline {
+            usleep(20_000)
+            reconciled = try curl("/metrics").body
+        }
+        XCTAssertTrue(reconciled.contains(#"bindery_reconcile_total{kind="vm",outcome="success"} 1"#), reconciled)
+    }
+}

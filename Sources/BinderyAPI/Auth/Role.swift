@@ -38,7 +38,8 @@ enum Permission: Sendable {
     /// The permission each operation id needs. Unknown operations need admin (fail closed).
     static func required(by operationID: String) -> Permission? {
         switch operationID {
-        case "getHealth", "getReadiness": return .anyone
+        case "getHealth", "getReadiness", "getOpenAPI": return .anyone
+        case "getMetrics": return .readResources
         case "getHost", "listVMs", "getVM", "listDevices", "getDevice", "getBinding": return .readResources
         case "listAuditEvents", "verifyAudit": return .readAudit
         case "watchEvents": return .watch

@@ -10,6 +10,7 @@ struct APIHandler: APIProtocol {
     let reconciler: Reconciler
     let capabilities: @Sendable () -> HostCapabilities
     let kernelReachable: @Sendable () -> String?
+    let metrics: RequestMetrics
 
     func getHost(_ input: Operations.getHost.Input) async throws -> Operations.getHost.Output {
         let host = capabilities()

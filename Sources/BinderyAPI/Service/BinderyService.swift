@@ -98,10 +98,11 @@ package final class BinderyService: @unchecked Sendable {
         let roles = RoleMap(fileRoles.roles.merging(configuredRoles) { _, configured in configured })
 
         let transport = BinderyTransport(store: store, roles: { roles })
+        let metrics = RequestMetrics()
         let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { capabilities }, kernelReachable: {
             syscalls.driverName == "linux" && !FileManager.default.fileExists(atPath: VFIOContainer.path) ? "/dev/vfio/vfio is gone" : nil
-        })
-        try handler.registerHandlers(on: transport, middlewares: [AuthorizationMiddleware(store: store)])
+        }, metrics: metrics)
+        try handler.registerHandlers(on: transport, middlewares: [MetricsMiddleware(metrics: metrics), AuthorizationMiddleware(store: store)])
 
         var http = HTTPServerConfiguration(listen: configuration.listen, tls: tls)
         if let loops = configuration.eventLoops { http.eventLoops = loops }

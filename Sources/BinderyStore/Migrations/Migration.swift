@@ -44,7 +44,7 @@ public struct Migration: Sendable, Equatable {
 
     /// The migrations embedded in this binary at build time, from `Migrations/*.sql`.
     public static func embedded() throws -> [Migration] {
-        try ordered(embeddedMigrationFiles.map { try Migration(fileName: $0.name, sql: $0.sql) })
+        try ordered(embeddedMigrationFiles.map { try Migration(fileName: $0.name, sql: $0.text) })
     }
 
     /// `migrations` sorted by number; two with one number are refused.

@@ -150,4 +150,40 @@ final class StoryEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertEqual(try curl("/v1/vms/\(a)", method: "DELETE", headers: ["If-Match: \"999\""]).status, 412)
         XCTAssertEqual(try curl("/v1/vms/\(a)", method: "DELETE", headers: ["If-Match: \"\(vm["resourceVersion"] as! Int)\""]).status, 202)
     }
+
+    func testPatchingVMsListingBindingsAndFilteringDevices() throws {
+        try startServer()
+        let vm = try createVM("patchable"), other = try createVM("taken")
+        let current = try json(try curl("/v1/vms/\(vm)").body)["resourceVersion"] as! Int
+        let patched = try curl("/v1/vms/\(vm)", method: "PATCH", headers: ["If-Match: \"\(current)\""], body: #"{"labels":{"tenant":"b"}}"#)
+        XCTAssertEqual(patched.status, 200, patched.body)
+        XCTAssertEqual((try json(patched.body)["labels"] as? [String: String])?["tenant"], "b")
+        XCTAssertEqual(try json(patched.body)["generation"] as? Int, 1, "labels are not desired kernel state")
+        XCTAssertEqual(try curl("/v1/vms/\(vm)", method: "PATCH", headers: ["If-Match: \"\(current)\""], body: #"{"labels":{}}"#).status, 412)
+        let clash = try curl("/v1/vms/\(vm)", method: "PATCH", body: #"{"name":"taken"}"#)
+        XCTAssertEqual(clash.status, 409)
+        XCTAssertEqual(try json(clash.body)["type"] as? String, "https://bindery.dev/problems/name-in-use")
+        _ = other
+
+        XCTAssertEqual(try curl("/v1/vms/\(vm)/devices/0000:3b:00.0", method: "PUT", body: "{}").status, 202)
+        for pasid in 1...3 {
+            XCTAssertEqual(try curl("/v1/bindings", method: "POST", body: bindingBody(vm: vm, pasid: pasid)).status, 202)
+        }
+        let firstPage = try json(try curl("/v1/bindings?vm=\(vm)&limit=2").body)
+        XCTAssertEqual((firstPage["items"] as? [Any])?.count, 2)
+        let cursor = try XCTUnwrap(firstPage["nextCursor"] as? String)
+        let secondPage = try json(try curl("/v1/bindings?vm=\(vm)&limit=2&after=\(cursor)").body)
+        XCTAssertEqual((secondPage["items"] as? [Any])?.count, 1)
+        XCTAssertNil(secondPage["nextCursor"])
+        XCTAssertEqual((try json(try curl("/v1/bindings?device=0000:3c:00.0").body)["items"] as? [Any])?.count, 0)
+
+        let devices = { (query: String) throws -> [String] in
+            (try self.json(try self.curl("/v1/devices?\(query)").body)["items"] as? [[String: Any]] ?? []).compactMap { $0["address"] as? String }
+        }
+        XCTAssertEqual(try devices("iommuGroup=14"), ["0000:5e:00.0", "0000:5e:00.1"])
+        XCTAssertEqual(try devices("vm=\(vm)"), ["0000:3b:00.0"])
+        XCTAssertEqual(try devices("driver=ixgbe"), ["0000:af:00.0"])
+        XCTAssertFalse(try devices("assignable=true").contains("0000:3b:00.0"))
+        XCTAssertEqual(try devices("assignable=true").count, 6)
+    }
 }

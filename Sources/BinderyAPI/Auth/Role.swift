@@ -40,10 +40,10 @@ enum Permission: Sendable {
         switch operationID {
         case "getHealth", "getReadiness", "getOpenAPI": return .anyone
         case "getMetrics": return .readResources
-        case "getHost", "listVMs", "getVM", "listDevices", "getDevice", "getBinding": return .readResources
+        case "getHost", "listVMs", "getVM", "listDevices", "getDevice", "getBinding", "listBindings": return .readResources
         case "listAuditEvents", "verifyAudit": return .readAudit
         case "watchEvents": return .watch
-        case "createVM", "deleteVM", "assignDevice", "unassignDevice", "createBinding", "replacePageTable", "deleteBinding": return .write
+        case "createVM", "updateVM", "deleteVM", "assignDevice", "unassignDevice", "createBinding", "replacePageTable", "deleteBinding": return .write
         default: return nil
         }
     }

@@ -90,6 +90,19 @@ extension APIHandler {
                                body: .json(Representation.binding(record))))
     }
 
+    func listBindings(_ input: Operations.listBindings.Input) async throws -> Operations.listBindings.Output {
+        let limit = input.query.limit ?? 100
+        var validation = Validation()
+        validation.check((1...1000).contains(limit), "/limit", "between 1 and 1000")
+        try validation.throwIfInvalid()
+        let vm = input.query.vm, device = input.query.device, after = input.query.after
+        let records = try await store.read { db in
+            try BindingRepository.page(vmID: vm, deviceAddress: device, after: after, limit: limit + 1, in: db)
+        }
+        let page = records.prefix(limit)
+        return .ok(.init(body: .json(.init(items: page.map(Representation.binding), nextCursor: records.count > limit ? page.last?.id : nil))))
+    }
+
     func getBinding(_ input: Operations.getBinding.Input) async throws -> Operations.getBinding.Output {
         let id = input.path.id
         guard let record = try await store.read({ db in try BindingRepository.fetch(id, in: db) }) else { throw APIError.missing("binding", id) }

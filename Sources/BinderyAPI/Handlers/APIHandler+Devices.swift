@@ -3,7 +3,13 @@ import BinderyStore
 
 extension APIHandler {
     func listDevices(_ input: Operations.listDevices.Input) async throws -> Operations.listDevices.Output {
-        let devices = try await store.read { db in try DeviceRepository.all(in: db) }
+        let query = input.query
+        let devices = try await store.read { db in try DeviceRepository.all(in: db) }.filter { device in
+            (query.iommuGroup.map { device.snapshot.iommuGroup == $0 } ?? true)
+                && (query.vm.map { device.vmID == $0 } ?? true)
+                && (query.driver.map { device.snapshot.driver == $0 } ?? true)
+                && (query.assignable.map { $0 == (device.isPresent && device.snapshot.iommuGroup != nil && device.vmID == nil) } ?? true)
+        }
         return .ok(.init(body: .json(.init(items: devices.map(Representation.device)))))
     }
 

@@ -82,6 +82,35 @@ extension APIHandler {
         return .ok(.init(headers: .init(ETag: "\"\(record.meta.resourceVersion)\""), body: .json(Representation.vm(record, conditions: conditions))))
     }
 
+    func updateVM(_ input: Operations.updateVM.Input) async throws -> Operations.updateVM.Output {
+        guard case let .json(body) = input.body else { throw APIError.badRequest("expected application/json") }
+        var validation = Validation()
+        if let name = body.name {
+            validation.check(!name.isEmpty && name.count <= 63 && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
+                             && name.first != "-" && name.last != "-", "/name", "1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen")
+        }
+        let labels = body.labels?.additionalProperties
+        validation.check((labels?.count ?? 0) <= 64, "/labels", "at most 64 labels")
+        for (key, value) in labels ?? [:] where key.isEmpty || key.count > 63 || value.count > 256 {
+            validation.fail("/labels/\(key)", "keys are 1–63 characters, values at most 256")
+        }
+        try validation.throwIfInvalid()
+        let id = input.path.id, ifMatch = input.headers.If_hyphen_Match, name = body.name
+        let context = try self.context
+        let actor = context.actor, requestID = context.requestID
+        let record: VMRecord
+        do {
+            record = try await store.write { db -> VMRecord in
+                guard let current = try VMRepository.fetch(id: id, in: db), !(try VMRepository.isDeleted(id, in: db)) else { throw APIError.missing("vm", id) }
+                try checkIfMatch(ifMatch, current: current.meta.resourceVersion)
+                return try VMRepository.update(id, name: name, labels: labels, actor: actor, requestID: requestID, in: db)
+            }
+        } catch StoreError.conflict(_, _, let value) {
+            throw APIError.conflict("name-in-use", "a VM named \(value) exists")
+        }
+        return .ok(.init(headers: .init(ETag: "\"\(record.meta.resourceVersion)\""), body: .json(Representation.vm(record))))
+    }
+
     func deleteVM(_ input: Operations.deleteVM.Input) async throws -> Operations.deleteVM.Output {
         let id = input.path.id, ifMatch = input.headers.If_hyphen_Match
         let context = try self.context

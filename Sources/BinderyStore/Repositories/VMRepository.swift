@@ -33,6 +33,25 @@ public enum VMRepository {
         return record
     }
 
+    /// Changes the name and/or labels (not desired kernel state: the generation stays); audited.
+    @discardableResult
+    public static func update(_ id: String, name: String?, labels: [String: String]?, actor: AuditActor, requestID: String? = nil,
+                              in db: Database) throws -> VMRecord {
+        guard let before = try fetch(id: id, in: db), !(try isDeleted(id, in: db)) else { throw StoreError.notFound(resourceType: "vm", id: id) }
+        do {
+            try db.execute(sql: """
+                UPDATE vms SET name = COALESCE(?, name), labels = COALESCE(?, labels), resource_version = resource_version + 1, updated_at = ?
+                WHERE id = ?
+                """, arguments: [name, labels.map { JSONText.object($0) }, Timestamp.now(), id])
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw StoreError.conflict(resourceType: "vm", field: "name", value: name ?? "")
+        }
+        let after = try fetch(id: id, in: db)!
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: "vm.update", resourceType: "vm", resourceID: id,
+                                          outcome: .success, httpStatus: 200, before: before.auditJSON, after: after.auditJSON), in: db)
+        return after
+    }
+
     /// Asks for the VM to be torn down (bindings, then devices, then its context); audited.
     @discardableResult
     public static func requestDeletion(_ id: String, actor: AuditActor, requestID: String? = nil, in db: Database) throws -> VMRecord {

@@ -9,7 +9,7 @@ import XCTest
 class EndToEndTestCase: XCTestCase, @unchecked Sendable {
     var directory: String!
     private var server: Process?
-    private var port = 0
+    var port = 0
 
     override func setUpWithError() throws {
         directory = NSTemporaryDirectory() + "bindery-e2e-" + UUID().uuidString

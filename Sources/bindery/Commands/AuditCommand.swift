@@ -6,8 +6,8 @@ import Foundation
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Inspect the audit history.",
-        subcommands: [AuditVerifyCommand.self]
+        abstract: "Inspect the audit history: verify the chain in a data directory, or list events from a server.",
+        subcommands: [AuditVerifyCommand.self, AuditListCommand.self]
     )
 }
 

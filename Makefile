@@ -10,7 +10,7 @@ FUZZ_DIR := .build-fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := --product bindery-fuzz --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
 
-.PHONY: help deps serve build test quickstart-check unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http clean
+.PHONY: help deps serve build test quickstart-check contract-check unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,7 +32,16 @@ serve: deps ## Build and run `bindery serve` on its defaults (./bindery-data, 12
 build: deps ## Build everything (debug).
 	$(SWIFT) build
 
-test: fuzz-smoke quickstart-check unit-test ## Build and run every test (fuzzing, the README quick start, unit and end-to-end).
+test: contract-check fuzz-smoke quickstart-check unit-test ## Build and run every test (fuzzing, the README quick start, unit and end-to-end).
+
+VENV := .build/venv
+
+$(VENV)/bin/openapi-spec-validator:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q openapi-spec-validator==0.9.0
+
+contract-check: $(VENV)/bin/openapi-spec-validator ## Validate openapi.yaml as an OpenAPI 3.1 document.
+	$(VENV)/bin/openapi-spec-validator openapi.yaml
 
 quickstart-check: deps ## Run the README quick start literally: make serve, then the curl line it prints.
 	Tests/QuickStart/check.sh

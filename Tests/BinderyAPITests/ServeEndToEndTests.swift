@@ -21,7 +21,7 @@ class EndToEndTestCase: XCTestCase, @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private func product(_ name: String) throws -> String {
+    func product(_ name: String) throws -> String {
         let bundle = Bundle.main.bundleURL
         for candidate in [bundle.path, bundle.deletingLastPathComponent().path,
                           URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path] {
@@ -75,9 +75,17 @@ class EndToEndTestCase: XCTestCase, @unchecked Sendable {
         return printed
     }
 
-    func stopServer() {
+    /// SIGTERM, then up to 15 s for a graceful exit; a server that does not stop is a failure
+    /// (and is killed, so a hang can never stall the suite).
+    func stopServer(file: StaticString = #filePath, line: UInt = #line) {
         guard let server, server.isRunning else { return }
         kill(server.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(15)
+        while server.isRunning && Date() < deadline { usleep(10_000) }
+        if server.isRunning {
+            XCTFail("bindery serve did not exit within 15 s of SIGTERM", file: file, line: line)
+            kill(server.processIdentifier, SIGKILL)
+        }
         server.waitUntilExit()
         self.server = nil
     }
@@ -167,6 +175,35 @@ final class ServeEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         let (status, verification) = try bindery(["audit", "verify", "--data-dir", directory, "--json"])
         XCTAssertEqual(status, 0)
         XCTAssertTrue(verification.contains("\"valid\":true"), verification)
+    }
+
+    func testJSONLogsStartWithTheKernelDriver() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try product("bindery"))
+        process.arguments = ["serve", "--data-dir", directory, "--listen", "127.0.0.1:0", "--log-format", "json"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !text.contains("serving https") && Date() < deadline && process.isRunning {
+            text += String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline2 = Date().addingTimeInterval(15)
+        while process.isRunning && Date() < deadline2 { usleep(10_000) }
+        if process.isRunning {
+            XCTFail("bindery serve did not exit within 15 s of SIGTERM")
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+        let first = try XCTUnwrap(text.split(separator: "\n").first)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: String])
+        XCTAssertEqual(object["level"], "info")
+        XCTAssertTrue(object["message"]?.hasPrefix("kernel driver: simulated") == true, "\(object)")
+        XCTAssertEqual(process.terminationReason, .exit, "SIGTERM stops it gracefully")
+        XCTAssertEqual(try bindery(["serve", "--log-format", "xml", "--data-dir", directory]).0, 64, "a bad setting is refused")
     }
 
     func testRequestIDsProblemsHealthAndReadiness() throws {

@@ -1,3 +1,4 @@
+import CBinderySockets
 import Dispatch
 import Foundation
 import Glibc
@@ -20,7 +21,6 @@ public final class HTTPServer: @unchecked Sendable {
     private var tlsContext: TLSContext
     private var openConnections = 0
     private var overflowConnections = 0
-    private var signalSources: [any DispatchSourceSignal] = []
     private var rotationTimer: (any DispatchSourceTimer)?
     let inFlight = Counter()
 
@@ -97,22 +97,34 @@ public final class HTTPServer: @unchecked Sendable {
     public func wait() { finished.wait() }
 
     /// `shutdownOn` signals (SIGTERM, SIGINT) shut down gracefully; SIGHUP reloads the TLS files.
+    /// The handlers are armed before this returns (a sigaction writing to a pipe, read by a
+    /// thread): a signal that arrives a moment after start is never lost.
     public func installSignalHandlers(shutdownOn: [Int32] = [SIGTERM, SIGINT]) {
-        for signalNumber in shutdownOn + [SIGHUP] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber)
-            source.setEventHandler { [weak self] in
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else {
+            log("pipe2 for signal handling failed: errno \(errno); signals keep their default actions")
+            return
+        }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        for signalNumber in shutdownOn + [SIGHUP] where bindery_signal_to_fd(signalNumber, fds[1]) != 0 {
+            log("sigaction(\(signalNumber)) failed: errno \(errno)")
+        }
+        let reader = fds[0], shutdownSignals = Set(shutdownOn)
+        let thread = Thread { [weak self] in
+            var byte: UInt8 = 0
+            while Glibc.read(reader, &byte, 1) == 1 {
                 guard let self else { return }
+                let signalNumber = Int32(byte)
                 if signalNumber == SIGHUP {
                     do { try self.reloadTLS() } catch { self.log("TLS reload failed, keeping the old certificates: \(error)") }
-                } else {
+                } else if shutdownSignals.contains(signalNumber) {
                     self.log("signal \(signalNumber): shutting down")
                     DispatchQueue.global().async { self.shutdown() }
                 }
             }
-            source.resume()
-            signalSources.append(source)
         }
+        thread.name = "bindery-signals"
+        thread.start()
     }
 
     /// Connections open now, across loops.

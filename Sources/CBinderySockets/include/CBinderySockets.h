@@ -33,6 +33,10 @@ static inline int bindery_epoll_wait(int epfd, uint32_t *masks, uint64_t *tokens
 /// accept4 needs _GNU_SOURCE, which a header shared with Swift's Glibc module must not set).
 int bindery_accept(int fd, struct sockaddr *address, socklen_t *length);
 
+/// Installs, synchronously, a handler for `signo` that writes the signal number (one byte)
+/// to `fd`: async-signal-safe, and armed before the call returns. Returns 0 or -1 (errno).
+int bindery_signal_to_fd(int signo, int fd);
+
 /// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC).
 static inline int bindery_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 

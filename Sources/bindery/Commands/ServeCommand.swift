@@ -2,6 +2,7 @@ import ArgumentParser
 import BinderyAPI
 import BinderyHTTP
 import Foundation
+import Logging
 
 /// `bindery serve`: run the daemon.
 struct ServeCommand: AsyncParsableCommand {
@@ -64,8 +65,11 @@ struct ServeCommand: AsyncParsableCommand {
         default: throw ValidationError("--tls-cert, --tls-key and --client-ca go together (or none, for the development PKI)")
         }
         settings.roles = try file.roleGrants()
-        let json = (logFormat ?? environment["BINDERY_LOG_FORMAT"] ?? "text") == "json"
-        let log = Logger(json: json)
+        let format = logFormat ?? environment["BINDERY_LOG_FORMAT"] ?? "text"
+        guard ["text", "json"].contains(format) else { throw ValidationError("--log-format must be text or json, not \(format)") }
+        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, json: format == "json") }
+        let logger = Logging.Logger(label: "bindery")
+        let log = LogLine(logger: logger)
 
         let pki = DevelopmentPKI(dataDirectory: settings.dataDirectory)
         let firstStart = settings.tls == nil && !pki.exists
@@ -87,16 +91,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
-/// One line per event on stderr, as text or JSON.
-struct Logger: Sendable {
-    let json: Bool
-    func line(_ message: String) {
-        let time = ISO8601DateFormatter().string(from: Date())
-        let text = json
-            ? "{\"time\":\"\(time)\",\"message\":\(String(decoding: (try? JSONEncoder().encode(message)) ?? Data("\"\"".utf8), as: UTF8.self))}\n"
-            : "\(time) \(message)\n"
-        FileHandle.standardError.write(Data(text.utf8))
-    }
+/// The service's one-line events, through swift-log.
+struct LogLine: Sendable {
+    let logger: Logging.Logger
+    func line(_ message: String) { logger.info("\(message)") }
 }
 
 /// The JSON config file.

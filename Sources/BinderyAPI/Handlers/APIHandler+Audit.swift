@@ -15,9 +15,8 @@ extension APIHandler {
 
     func listAuditEvents(_ input: Operations.listAuditEvents.Input) async throws -> Operations.listAuditEvents.Output {
         let q = input.query
+        let limit = try Validation.pageLimit(q.limit)
         var validation = Validation()
-        let limit = q.limit ?? 100
-        validation.check((1...1000).contains(limit), "/limit", "between 1 and 1000")
         validation.check((q.after ?? 0) >= 0, "/after", "a seq, 0 or more")
         try validation.throwIfInvalid()
         var query = AuditChain.Query()

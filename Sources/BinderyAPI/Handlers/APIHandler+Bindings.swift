@@ -86,15 +86,12 @@ extension APIHandler {
             }
         }
         reconciler.wake(.binding(record.id))
-        return .accepted(.init(headers: .init(ETag: "\"\(record.meta.resourceVersion)\"", Location: "/v1/bindings/\(record.id)"),
+        return .accepted(.init(headers: .init(ETag: etag(record.meta.resourceVersion), Location: "/v1/bindings/\(record.id)"),
                                body: .json(Representation.binding(record))))
     }
 
     func listBindings(_ input: Operations.listBindings.Input) async throws -> Operations.listBindings.Output {
-        let limit = input.query.limit ?? 100
-        var validation = Validation()
-        validation.check((1...1000).contains(limit), "/limit", "between 1 and 1000")
-        try validation.throwIfInvalid()
+        let limit = try Validation.pageLimit(input.query.limit)
         let vm = input.query.vm, device = input.query.device, after = input.query.after
         let records = try await store.read { db in
             try BindingRepository.page(vmID: vm, deviceAddress: device, after: after, limit: limit + 1, in: db)
@@ -106,7 +103,7 @@ extension APIHandler {
     func getBinding(_ input: Operations.getBinding.Input) async throws -> Operations.getBinding.Output {
         let id = input.path.id
         guard let record = try await store.read({ db in try BindingRepository.fetch(id, in: db) }) else { throw APIError.missing("binding", id) }
-        return .ok(.init(headers: .init(ETag: "\"\(record.meta.resourceVersion)\""), body: .json(Representation.binding(record))))
+        return .ok(.init(headers: .init(ETag: etag(record.meta.resourceVersion)), body: .json(Representation.binding(record))))
     }
 
     func replacePageTable(_ input: Operations.replacePageTable.Input) async throws -> Operations.replacePageTable.Output {
@@ -135,7 +132,7 @@ extension APIHandler {
             return try BindingRepository.replacePageTable(id, address: address!, addressWidth: width, actor: actor, requestID: requestID, in: db)
         }
         reconciler.wake(.binding(id))
-        return .accepted(.init(headers: .init(ETag: "\"\(record.meta.resourceVersion)\""), body: .json(Representation.binding(record))))
+        return .accepted(.init(headers: .init(ETag: etag(record.meta.resourceVersion)), body: .json(Representation.binding(record))))
     }
 
     func deleteBinding(_ input: Operations.deleteBinding.Input) async throws -> Operations.deleteBinding.Output {

@@ -14,13 +14,9 @@ extension APIHandler {
         guard case let .json(body) = input.body else { throw APIError.badRequest("expected application/json") }
         var validation = Validation()
         let name = body.name
-        validation.check(!name.isEmpty && name.count <= 63 && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
-                         && name.first != "-" && name.last != "-", "/name", "1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen")
+        validation.checkVMName(name)
         let labels = body.labels?.additionalProperties ?? [:]
-        validation.check(labels.count <= 64, "/labels", "at most 64 labels")
-        for (key, value) in labels where key.isEmpty || key.count > 63 || value.count > 256 {
-            validation.fail("/labels/\(key)", "keys are 1–63 characters, values at most 256")
-        }
+        validation.checkLabels(labels)
         var regions: [MemoryRegion] = []
         for (index, region) in (body.memory ?? []).enumerated() {
             let pointer = "/memory/\(index)"
@@ -54,15 +50,12 @@ extension APIHandler {
             throw APIError.conflict("name-in-use", "a VM named \(value) exists")
         }
         reconciler.wake(.vm(record.id))
-        return .created(.init(headers: .init(ETag: "\"\(record.meta.resourceVersion)\"", Location: "/v1/vms/\(record.id)"),
+        return .created(.init(headers: .init(ETag: etag(record.meta.resourceVersion), Location: "/v1/vms/\(record.id)"),
                               body: .json(Representation.vm(record))))
     }
 
     func listVMs(_ input: Operations.listVMs.Input) async throws -> Operations.listVMs.Output {
-        let limit = input.query.limit ?? 100
-        var validation = Validation()
-        validation.check((1...1000).contains(limit), "/limit", "between 1 and 1000")
-        try validation.throwIfInvalid()
+        let limit = try Validation.pageLimit(input.query.limit)
         let after = input.query.after
         let (records, conditions) = try await store.read { db -> ([VMRecord], [String: [Condition]]) in
             let records = try VMRepository.list(after: after, limit: limit + 1, in: db)
@@ -79,21 +72,15 @@ extension APIHandler {
             try VMRepository.fetch(id: id, in: db).map { ($0, try VMRepository.conditions(of: [id], in: db)[id] ?? []) }
         }
         guard let (record, conditions) = found else { throw APIError.missing("vm", id) }
-        return .ok(.init(headers: .init(ETag: "\"\(record.meta.resourceVersion)\""), body: .json(Representation.vm(record, conditions: conditions))))
+        return .ok(.init(headers: .init(ETag: etag(record.meta.resourceVersion)), body: .json(Representation.vm(record, conditions: conditions))))
     }
 
     func updateVM(_ input: Operations.updateVM.Input) async throws -> Operations.updateVM.Output {
         guard case let .json(body) = input.body else { throw APIError.badRequest("expected application/json") }
         var validation = Validation()
-        if let name = body.name {
-            validation.check(!name.isEmpty && name.count <= 63 && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
-                             && name.first != "-" && name.last != "-", "/name", "1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen")
-        }
+        if let name = body.name { validation.checkVMName(name) }
         let labels = body.labels?.additionalProperties
-        validation.check((labels?.count ?? 0) <= 64, "/labels", "at most 64 labels")
-        for (key, value) in labels ?? [:] where key.isEmpty || key.count > 63 || value.count > 256 {
-            validation.fail("/labels/\(key)", "keys are 1–63 characters, values at most 256")
-        }
+        if let labels { validation.checkLabels(labels) }
         try validation.throwIfInvalid()
         let id = input.path.id, ifMatch = input.headers.If_hyphen_Match, name = body.name
         let context = try self.context
@@ -108,7 +95,7 @@ extension APIHandler {
         } catch StoreError.conflict(_, _, let value) {
             throw APIError.conflict("name-in-use", "a VM named \(value) exists")
         }
-        return .ok(.init(headers: .init(ETag: "\"\(record.meta.resourceVersion)\""), body: .json(Representation.vm(record))))
+        return .ok(.init(headers: .init(ETag: etag(record.meta.resourceVersion)), body: .json(Representation.vm(record))))
     }
 
     func deleteVM(_ input: Operations.deleteVM.Input) async throws -> Operations.deleteVM.Output {

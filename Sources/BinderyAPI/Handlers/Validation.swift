@@ -17,6 +17,29 @@ struct Validation {
         throw error
     }
 
+    /// A list's `limit` (default 100), or a 422 when outside 1…1000.
+    static func pageLimit(_ limit: Int?) throws -> Int {
+        var validation = Validation()
+        let value = limit ?? 100
+        validation.check((1...1000).contains(value), "/limit", "between 1 and 1000")
+        try validation.throwIfInvalid()
+        return value
+    }
+
+    /// A VM name: 1–63 lowercase letters, digits and inner hyphens.
+    mutating func checkVMName(_ name: String) {
+        check(!name.isEmpty && name.count <= 63 && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
+              && name.first != "-" && name.last != "-", "/name", "1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen")
+    }
+
+    /// Labels: at most 64, keys 1–63 characters, values at most 256.
+    mutating func checkLabels(_ labels: [String: String]) {
+        check(labels.count <= 64, "/labels", "at most 64 labels")
+        for (key, value) in labels where key.isEmpty || key.count > 63 || value.count > 256 {
+            fail("/labels/\(key)", "keys are 1–63 characters, values at most 256")
+        }
+    }
+
     /// Parses `0x…` hex (≤ 16 digits).
     static func hex(_ text: String) -> UInt64? {
         guard text.hasPrefix("0x") || text.hasPrefix("0X") else { return nil }
@@ -34,6 +57,9 @@ extension APIError {
     /// 404 for a resource id.
     static func missing(_ type: String, _ id: String) -> APIError { APIError(status: 404, type: "not-found", detail: "\(type) \(id) not found") }
 }
+
+/// The ETag of a resource version: `"7"`.
+func etag(_ resourceVersion: Int) -> String { "\"\(resourceVersion)\"" }
 
 /// `If-Match: "7"` (or `7`, or `*`) against the current resource version.
 func checkIfMatch(_ header: String?, current: Int) throws {

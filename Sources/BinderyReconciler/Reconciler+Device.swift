@@ -53,7 +53,9 @@ extension Reconciler {
             var originalDriver = device.originalDriver
             if device.isManaged {
                 let before = try kernel.binder.bindToVFIO(address)
-                if originalDriver == nil, before != "vfio-pci" { originalDriver = before }
+                // "" records "no driver": nil would read as "never recorded" and the device
+                // would stay on vfio-pci after release (found on a real kernel, #7).
+                if originalDriver == nil, before != "vfio-pci" { originalDriver = before ?? "" }
             }
             try kernel.withVM(vmID) { try context.attach(address) }
             kernel.setAttachment(vmID, of: address)
@@ -106,7 +108,7 @@ extension Reconciler {
         }
         kernel.setAttachment(nil, of: address)
         let restored: String? = device.isManaged ? device.originalDriver : nil
-        if let restored { try kernel.binder.restore(address, to: restored) }
+        if let restored { try kernel.binder.restore(address, to: restored.isEmpty ? nil : restored) }
         try await store.write { db in
             try AuditChain.append(AuditRecord(actor: .reconciler, action: "device.detach", resourceType: "device", resourceID: address,
                                               outcome: .success,

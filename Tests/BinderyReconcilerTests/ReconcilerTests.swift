@@ -241,6 +241,24 @@ final class ReconcilerTests: XCTestCase {
         await reconciler.stop()
     }
 
+    /// Found on a real kernel (#7): a managed device that had no driver goes back to none.
+    func testManagedDeviceWithNoOriginalDriverIsLeftUnboundOnRelease() async throws {
+        let kernel = SimulatedKernel()
+        kernel.setDriver(nil, of: "0000:3e:00.0")
+        let reconciler = try await makeReconciler(kernel)
+        let (vmID, _) = try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3e:00.0", managed: true, bindings: 0)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        XCTAssertEqual(kernel.driver(of: "0000:3e:00.0"), "vfio-pci")
+        let admin = self.admin
+        _ = try await reconciler.store.write { db in try DeviceRepository.assign("0000:3e:00.0", to: nil, managed: true, actor: admin, in: db) }
+        reconciler.wake(.device("0000:3e:00.0"))
+        await reconciler.waitUntilIdle()
+        XCTAssertNil(kernel.driver(of: "0000:3e:00.0"), "released to no driver, as it was found")
+        _ = vmID
+        await reconciler.stop()
+    }
+
     func testVanishedDeviceGoesDegradedAndRecovers() async throws {
         let kernel = SimulatedKernel()
         let reconciler = try await makeReconciler(kernel)

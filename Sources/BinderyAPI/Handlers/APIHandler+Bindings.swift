@@ -22,7 +22,7 @@ extension APIHandler {
         let width = body.pageTable.addressWidth
         if ![39, 48, 57].contains(width) {
             validation.fail("/pageTable/addressWidth", "must be 39, 48 or 57")
-        } else if !host.nesting.addressWidths.contains(width) {
+        } else if host.nesting.supported, !host.nesting.addressWidths.contains(width) {
             validation.fail("/pageTable/addressWidth", "\(width) is wider than this host supports (\(host.nesting.addressWidths.map(String.init).joined(separator: ", ")))")
         }
         let vtd = body.vtd

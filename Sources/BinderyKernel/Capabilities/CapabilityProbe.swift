@@ -61,7 +61,7 @@ public struct CapabilityProbe: Sendable {
     private func probeType1Nesting(_ container: VFIOContainer, devices: [PCIDevice]) throws(KernelError) -> HostCapabilities.Nesting? {
         guard try container.checkExtension(VFIO_TYPE1_NESTING_IOMMU) else { return nil }
         guard let group = openFreeViableGroup(devices: devices) else {
-            throw .unsupported(capability: "nesting probe", detail: "no free IOMMU group bound to vfio-pci to probe with")
+            throw .unsupported(capability: "nesting", detail: "cannot be confirmed: no free IOMMU group on vfio-pci to set up a probe container with")
         }
         defer { group.close() }
         try group.setContainer(container)

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Runs inside the QEMU guest, chrooted into the host's tree (read-only over 9p).
+# $1: the repository, $2: the edu device's PCI address.
+set -eu
+REPO=$1 EDU=$2 BIN=$1/.build/debug
+step() { echo "KT-STEP $(date +%s.%N | cut -c1-14) $*"; }
+
+step "executor checks on /dev/vfio"
+"$BIN/bindery-bench" kernel-check --device "$EDU"
+
+step "bindery serve --kernel linux"
+DATA=/tmp/bindery
+mkdir -p "$DATA"
+"$BIN/bindery" serve --kernel linux --data-dir "$DATA" --listen 127.0.0.1:8443 > /tmp/serve.out 2> /tmp/serve.err &
+SERVE=$!
+for i in $(seq 1 300); do grep -q "serving https" /tmp/serve.err 2>/dev/null && break; sleep 0.1; done
+grep -q "kernel driver: linux" /tmp/serve.err || { cat /tmp/serve.err; echo "KT-FAIL serve did not start on the linux kernel"; exit 1; }
+PKI="$DATA/pki"
+api() { curl -s --cacert "$PKI/ca.pem" --cert "$PKI/admin.pem" --key "$PKI/admin-key.pem" "$@"; }
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
+
+step "GET /v1/host: real kernel, nesting unsupported"
+HOST=$(api https://localhost:8443/v1/host)
+[ "$(echo "$HOST" | field "['kernel']['driver']")" = linux ] || { echo "KT-FAIL host: $HOST"; exit 1; }
+[ "$(echo "$HOST" | field "['iommu']['nesting']['supported']")" = False ] || { echo "KT-FAIL nesting should be unsupported: $HOST"; exit 1; }
+echo "host: $(echo "$HOST" | field "['kernel']['release']"), nesting: $(echo "$HOST" | field "['iommu']['nesting'].get('reason')")"
+
+step "GET /v1/devices finds the edu device (1234:11e8) and its group"
+DEVICE=$(api "https://localhost:8443/v1/devices/$EDU")
+[ "$(echo "$DEVICE" | field "['deviceId']")" = 0x11e8 ] || { echo "KT-FAIL device: $DEVICE"; exit 1; }
+echo "edu $EDU in IOMMU group $(echo "$DEVICE" | field "['iommuGroup']"), driver $(echo "$DEVICE" | field ".get('driver')")"
+
+step "a VM with memory backed by /dev/shm; assign edu managed"
+truncate -s 2M /dev/shm/bindery-guest-memory
+VM=$(api -X POST -H 'Content-Type: application/json' \
+  --data '{"name":"kt","memory":[{"guestAddress":"0x0","size":2097152,"backing":{"path":"/dev/shm/bindery-guest-memory"}}]}' \
+  https://localhost:8443/v1/vms | field "['id']")
+api -X PUT -H 'Content-Type: application/json' --data '{"managed":true}' "https://localhost:8443/v1/vms/$VM/devices/$EDU" > /dev/null
+for i in $(seq 1 100); do
+  [ "$(api "https://localhost:8443/v1/devices/$EDU" | field "['status']['phase']")" = Attached ] && break; sleep 0.1
+done
+[ "$(api "https://localhost:8443/v1/devices/$EDU" | field "['status']['phase']")" = Attached ] || { api "https://localhost:8443/v1/devices/$EDU"; echo "KT-FAIL not attached"; exit 1; }
+[ "$(basename "$(readlink "/sys/bus/pci/devices/$EDU/driver")")" = vfio-pci ] || { echo "KT-FAIL edu is not on vfio-pci"; exit 1; }
+echo "VM $VM ready, edu attached on vfio-pci"
+
+step "a binding is refused, naming the missing capability"
+REFUSAL=$(api -X POST -H 'Content-Type: application/json' \
+  --data "{\"vm\":\"$VM\",\"device\":\"$EDU\",\"type\":\"guest-page-table\",\"guestPasid\":1,\"format\":\"intel-vtd\",\"version\":1,\"pageTable\":{\"address\":\"0x1000\",\"addressWidth\":48}}" \
+  https://localhost:8443/v1/bindings)
+echo "$REFUSAL" | grep -q '"status":422' && echo "$REFUSAL" | grep -q "nesting" || { echo "KT-FAIL binding refusal should name the capability: $REFUSAL"; exit 1; }
+echo "refused: $(echo "$REFUSAL" | field "['detail']" | cut -c1-160)"
+
+step "detach; edu goes back to its original driver (none)"
+api -X DELETE "https://localhost:8443/v1/vms/$VM/devices/$EDU" > /dev/null
+for i in $(seq 1 100); do [ ! -e "/sys/bus/pci/devices/$EDU/driver" ] && break; sleep 0.1; done
+[ ! -e "/sys/bus/pci/devices/$EDU/driver" ] || { echo "KT-FAIL edu still bound to $(readlink "/sys/bus/pci/devices/$EDU/driver")"; exit 1; }
+
+step "audit chain verifies"
+[ "$(api https://localhost:8443/v1/audit/verify | field "['valid']")" = True ] || { echo "KT-FAIL audit chain"; exit 1; }
+kill "$SERVE"; wait "$SERVE" || true
+echo "KT-PASS"

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# make kernel-test: the Linux executor and the daemon on real kernels, in QEMU (TCG).
+# Downloads Debian's kernel packages into .build/kernel-test (never installs them), builds a
+# busybox initramfs with the vfio and 9p modules, boots with an emulated Intel IOMMU and the
+# edu device, and runs Tests/Kernel/guest.sh inside, chrooted into this machine's tree.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$(pwd)
+CACHE=$REPO/.build/kernel-test
+mkdir -p "$CACHE"
+started=$(date +%s)
+say() { echo "kernel-test [$(( $(date +%s) - started ))s] $*"; }
+
+packages=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+newer=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9.]+\+deb12-amd64$' 2>/dev/null | awk '{print $1}' | sort -V | tail -1)
+[ -n "$packages" ] || { apt-get update -qq; packages=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
+[ -n "$newer" ] && packages="$packages $newer"
+
+boot() {  # $1 package, $2 extra intel-iommu options, $3 label
+  local package=$1 options=$2 label=$3 root=$CACHE/$1
+  if [ ! -d "$root/lib/modules" ]; then
+    say "fetching $package"
+    (cd "$CACHE" && apt-get download -qq "$package" >/dev/null) || { apt-get update -qq; (cd "$CACHE" && apt-get download -qq "$package"); }
+    dpkg -x "$CACHE/${package}"_*.deb "$root"
+  fi
+  local version
+  version=$(ls "$root/lib/modules")
+  depmod -b "$root" "$version"
+  local initrd=$CACHE/$package.initrd.cpio.gz staging=$CACHE/$package.initrd
+  if [ ! -f "$initrd" ]; then
+    rm -rf "$staging"; mkdir -p "$staging"/{bin,proc,sys,dev,host,modules}
+    cp /bin/busybox "$staging/bin/busybox"
+    : > "$staging/modules/order"
+    local wanted=""
+    for name in virtio_pci 9pnet_virtio 9p vfio_iommu_type1 vfio-pci; do  # one name per call: the rest would be parameters
+      wanted="$wanted $(modprobe -d "$root" -S "$version" --show-depends "$name" 2>/dev/null | awk '/^insmod/ {print $2}')"
+    done
+    for module in $wanted; do
+      local name
+      name=$(basename "$module")
+      grep -qx "/modules/${name%.xz}" "$staging/modules/order" && continue
+      cp "$module" "$staging/modules/$name"
+      case "$name" in *.xz) xz -d "$staging/modules/$name"; name=${name%.xz};; esac
+      echo "/modules/$name" >> "$staging/modules/order"
+    done
+    cat > "$staging/init" <<INIT
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in \$(cat /modules/order); do insmod \$m 2>/dev/null; done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /host
+mount -t proc proc /host/proc; mount -t sysfs sys /host/sys; mount -t devtmpfs dev /host/dev
+mount -t tmpfs tmp /host/tmp; mkdir -p /host/dev/shm; mount -t tmpfs shm /host/dev/shm
+ip link set lo up
+EDU=""
+for d in /sys/bus/pci/devices/*; do
+  [ "\$(cat \$d/vendor)" = 0x1234 ] && [ "\$(cat \$d/device)" = 0x11e8 ] && EDU=\$(basename \$d)
+done
+echo "KT-BOOTED \$(uname -r) edu=\$EDU"
+chroot /host /bin/sh $REPO/Tests/Kernel/guest.sh $REPO \$EDU || echo "KT-FAIL guest script failed"
+poweroff -f
+INIT
+    chmod +x "$staging/init"
+    (cd "$staging" && find . | cpio -o -H newc --quiet | gzip -1) > "$initrd"
+  fi
+  say "booting $version ($label)"
+  local log=$CACHE/$package.$label.log
+  timeout 240 qemu-system-x86_64 -machine q35,kernel-irqchip=split -accel tcg -m 2G -smp 2 -nographic -no-reboot -net none \
+    -kernel "$root/boot/vmlinuz-$version" -initrd "$initrd" \
+    -append "console=ttyS0 intel_iommu=on panic=-1 quiet" \
+    -device "intel-iommu,intremap=on,caching-mode=on$options" -device edu \
+    -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap > "$log" 2>&1 || true
+  grep -E "^(KT-|ok |FAIL |kernel-check:|host:|edu |VM |refused:)" "$log" | sed "s/^/  /" || true
+  if ! grep -q "^KT-PASS" "$log"; then
+    say "FAILED on $version ($label); the console log is $log"
+    tail -30 "$log"
+    return 1
+  fi
+  say "passed on $version ($label)"
+}
+
+status=0
+first=1
+for package in $packages; do
+  boot "$package" "" "default" || status=1
+  if [ $first = 1 ]; then boot "$package" ",x-scalable-mode=on,x-pasid-mode=on" "scalable-mode+pasid" || status=1; first=0; fi
+done
+say "done"
+exit $status

@@ -1,20 +1,20 @@
 #!/bin/sh
 # Runs inside the QEMU guest, chrooted into the host's tree (read-only over 9p).
-# $1: the repository, $2: the edu device's PCI address.
+# $1: the repository, $2: the edu device's PCI address, $3: a writable scratch directory.
 set -eu
-REPO=$1 EDU=$2 BIN=$1/.build/debug
+REPO=$1 EDU=$2 BIN=$1/.build/debug SCRATCH=$3
 step() { echo "KT-STEP $(date +%s.%N | cut -c1-14) $*"; }
 
 step "executor checks on /dev/vfio"
 "$BIN/bindery-bench" kernel-check --device "$EDU"
 
 step "bindery serve --kernel linux"
-DATA=/tmp/bindery
+DATA=$SCRATCH/bindery
 mkdir -p "$DATA"
-"$BIN/bindery" serve --kernel linux --data-dir "$DATA" --listen 127.0.0.1:8443 > /tmp/serve.out 2> /tmp/serve.err &
+"$BIN/bindery" serve --kernel linux --data-dir "$DATA" --listen 127.0.0.1:8443 > $SCRATCH/serve.out 2> $SCRATCH/serve.err &
 SERVE=$!
-for i in $(seq 1 300); do grep -q "serving https" /tmp/serve.err 2>/dev/null && break; sleep 0.1; done
-grep -q "kernel driver: linux" /tmp/serve.err || { cat /tmp/serve.err; echo "KT-FAIL serve did not start on the linux kernel"; exit 1; }
+for i in $(seq 1 300); do grep -q "serving https" $SCRATCH/serve.err 2>/dev/null && break; sleep 0.1; done
+grep -q "kernel driver: linux" $SCRATCH/serve.err || { cat $SCRATCH/serve.err; echo "KT-FAIL serve did not start on the linux kernel"; exit 1; }
 PKI="$DATA/pki"
 api() { curl -s --cacert "$PKI/ca.pem" --cert "$PKI/admin.pem" --key "$PKI/admin-key.pem" "$@"; }
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }

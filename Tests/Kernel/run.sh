@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
 CACHE=$REPO/.build/kernel-test
+# The guest's scratch tmpfs: a host directory that cannot hide the repository (CI clones
+# into a temporary folder, so never /tmp).
+SCRATCH=mnt
+case "$REPO" in /mnt|/mnt/*) SCRATCH=media;; esac
 mkdir -p "$CACHE"
 started=$(date +%s)
 say() { echo "kernel-test [$(( $(date +%s) - started ))s] $*"; }
@@ -50,14 +54,14 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in \$(cat /modules/order); do insmod \$m 2>/dev/null; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /host
 mount -t proc proc /host/proc; mount -t sysfs sys /host/sys; mount -t devtmpfs dev /host/dev
-mount -t tmpfs tmp /host/tmp; mkdir -p /host/dev/shm; mount -t tmpfs shm /host/dev/shm
+mount -t tmpfs scratch /host/$SCRATCH; mkdir -p /host/dev/shm; mount -t tmpfs shm /host/dev/shm
 ip link set lo up
 EDU=""
 for d in /sys/bus/pci/devices/*; do
   [ "\$(cat \$d/vendor)" = 0x1234 ] && [ "\$(cat \$d/device)" = 0x11e8 ] && EDU=\$(basename \$d)
 done
 echo "KT-BOOTED \$(uname -r) edu=\$EDU"
-chroot /host /bin/sh $REPO/Tests/Kernel/guest.sh $REPO \$EDU || echo "KT-FAIL guest script failed"
+chroot /host /bin/sh $REPO/Tests/Kernel/guest.sh $REPO \$EDU /$SCRATCH || echo "KT-FAIL guest script failed"
 poweroff -f
 INIT
     chmod +x "$staging/init"

@@ -15,10 +15,16 @@ mkdir -p "$CACHE"
 started=$(date +%s)
 say() { echo "kernel-test [$(( $(date +%s) - started ))s] $*"; }
 
-packages=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-newer=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9.]+\+deb12-amd64$' 2>/dev/null | awk '{print $1}' | sort -V | tail -1)
-[ -n "$packages" ] || { apt-get update -qq; packages=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
-[ -n "$newer" ] && packages="$packages $newer"
+find_kernels() {
+  packages=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  newer=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9.]+\+deb12-amd64$' 2>/dev/null | awk '{print $1}' | sort -V | tail -1)
+}
+find_kernels
+# A new machine may have empty package lists: update once, then look again for both kernels.
+if [ -z "$packages" ] || [ -z "$newer" ]; then apt-get update -qq; find_kernels; fi
+[ -n "$packages" ] || { echo "kernel-test: no linux-image-amd64 package found"; exit 1; }
+[ -n "$newer" ] || { echo "kernel-test: no linux-image-6.12.*+deb12-amd64 package found"; exit 1; }
+packages="$packages $newer"
 
 boot() {  # $1 package, $2 extra intel-iommu options, $3 label
   local package=$1 options=$2 label=$3 root=$CACHE/$1

@@ -57,22 +57,16 @@ extension APIHandler {
     func listVMs(_ input: Operations.listVMs.Input) async throws -> Operations.listVMs.Output {
         let limit = try Validation.pageLimit(input.query.limit)
         let after = input.query.after
-        let (records, conditions) = try await store.read { db -> ([VMRecord], [String: [Condition]]) in
-            let records = try VMRepository.list(after: after, limit: limit + 1, in: db)
-            return (records, try VMRepository.conditions(of: records.map(\.id), in: db))
-        }
+        let records = try await store.read { db in try VMRepository.list(after: after, limit: limit + 1, in: db) }
         let page = records.prefix(limit)
-        return .ok(.init(body: .json(.init(items: page.map { Representation.vm($0, conditions: conditions[$0.id] ?? []) },
+        return .ok(.init(body: .json(.init(items: page.map(Representation.vm),
                                             nextCursor: records.count > limit ? page.last?.id : nil))))
     }
 
     func getVM(_ input: Operations.getVM.Input) async throws -> Operations.getVM.Output {
         let id = input.path.id
-        let found = try await store.read { db in
-            try VMRepository.fetch(id: id, in: db).map { ($0, try VMRepository.conditions(of: [id], in: db)[id] ?? []) }
-        }
-        guard let (record, conditions) = found else { throw APIError.missing("vm", id) }
-        return .ok(.init(headers: .init(ETag: etag(record.meta.resourceVersion)), body: .json(Representation.vm(record, conditions: conditions))))
+        guard let record = try await store.read({ db in try VMRepository.fetch(id: id, in: db) }) else { throw APIError.missing("vm", id) }
+        return .ok(.init(headers: .init(ETag: etag(record.meta.resourceVersion)), body: .json(Representation.vm(record))))
     }
 
     func updateVM(_ input: Operations.updateVM.Input) async throws -> Operations.updateVM.Output {

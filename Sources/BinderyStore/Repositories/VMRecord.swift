@@ -61,6 +61,8 @@ public struct VMRecord: Sendable, Equatable, Codable {
     public var phase: String
     /// The generation the reconciler last acted on.
     public var observedGeneration: Int
+    /// Status conditions, as the reconciler last wrote them.
+    public var conditions: [Condition] = []
 
     /// The record as compact JSON with sorted keys (for audit `before`/`after`). Built by hand:
     /// it runs on the single writer for every change, where JSONEncoder cost 6% of the CPU.

@@ -93,17 +93,6 @@ public enum VMRepository {
                        arguments: [Timestamp.now(), Timestamp.now(), id])
     }
 
-    /// Status conditions of the VMs with `ids`.
-    public static func conditions(of ids: [String], in db: Database) throws -> [String: [Condition]] {
-        var result: [String: [Condition]] = [:]
-        for id in ids {
-            if let text = try String.fetchOne(db, sql: "SELECT conditions FROM vms WHERE id = ?", arguments: [id]) {
-                result[id] = Condition.decode(text)
-            }
-        }
-        return result
-    }
-
     /// Ids of VMs not yet deleted.
     public static func liveIDs(in db: Database) throws -> [String] {
         try String.fetchAll(db, sql: "SELECT id FROM vms WHERE deleted_at IS NULL ORDER BY id")
@@ -143,7 +132,8 @@ public enum VMRepository {
             meta: ResourceMeta(generation: row["generation"], resourceVersion: row["resource_version"],
                                createdAt: row["created_at"], updatedAt: row["updated_at"]),
             phase: row["phase"],
-            observedGeneration: row["observed_generation"]
+            observedGeneration: row["observed_generation"],
+            conditions: Condition.decode(row["conditions"])
         )
     }
 }

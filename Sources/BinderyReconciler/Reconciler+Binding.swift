@@ -80,7 +80,7 @@ extension Reconciler {
             statistics.record("binding", succeeded: outcome.error == nil, error: outcome.error)
             if outcome.error == nil { succeeded(.binding(outcome.record.id)) }
         }
-        for vmID in vmsToWake { await queue.add(.vm(vmID)) }
+        for vmID in vmsToWake { queue.add(.vm(vmID)) }
     }
 
     private func plan(_ record: BindingRecord, in db: Database) throws -> Plan {

@@ -19,7 +19,7 @@ extension Reconciler {
             try await setStatus(device, phase: "Degraded", Condition(type: "Present", status: false, reason: "DeviceMissing",
                                                                       message: "\(address) is no longer in the PCI inventory"))
             for binding in try await store.read({ db in try BindingRepository.live(deviceAddress: address, in: db) }) {
-                await queue.add(.binding(binding.id))
+                queue.add(.binding(binding.id))
             }
             return
         }
@@ -43,7 +43,7 @@ extension Reconciler {
         guard let context = kernel.context(vmID) else {
             try await setStatus(device, phase: "Pending", Condition(type: "Attached", status: false, reason: "WaitingForVM",
                                                                    message: "waiting for \(vmID)'s VFIO context"))
-            await queue.add(.vm(vmID))
+            queue.add(.vm(vmID))
             return
         }
         let intent = try await store.write { db in
@@ -72,7 +72,7 @@ extension Reconciler {
             succeeded(.device(address))
             statistics.record("device", succeeded: true)
             for binding in try await store.read({ db in try BindingRepository.live(deviceAddress: address, in: db) }) {
-                await queue.add(.binding(binding.id))
+                queue.add(.binding(binding.id))
             }
         } catch let error as KernelError {
             statistics.record("device", succeeded: false, error: error)

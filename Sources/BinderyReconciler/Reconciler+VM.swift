@@ -52,14 +52,14 @@ extension Reconciler {
                 return
             }
         }
-        for address in devices { await queue.add(.device(address)) }
+        for address in devices { queue.add(.device(address)) }
     }
 
     private func tearDown(_ vm: VMRecord, bindings: [String], devices: [String]) async throws {
         // Bindings first: each unbinds itself when it sees its VM going.
         if !bindings.isEmpty {
-            for binding in bindings { await queue.add(.binding(binding)) }
-            await queue.add(.vm(vm.id), after: 0.01)
+            for binding in bindings { queue.add(.binding(binding)) }
+            queue.add(.vm(vm.id), after: 0.01)
             return
         }
         // Then devices: unassign; each detaches (and goes back to its driver) on its own pass.
@@ -70,8 +70,8 @@ extension Reconciler {
                     try DeviceRepository.assign(address, to: nil, managed: device?.isManaged ?? false, actor: .reconciler, in: db)
                 }
             }
-            for address in Set(devices + kernel.devices(attachedTo: vm.id)) { await queue.add(.device(address)) }
-            await queue.add(.vm(vm.id), after: 0.01)
+            for address in Set(devices + kernel.devices(attachedTo: vm.id)) { queue.add(.device(address)) }
+            queue.add(.vm(vm.id), after: 0.01)
             return
         }
         // Last, the context.

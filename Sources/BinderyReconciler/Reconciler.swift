@@ -51,7 +51,7 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Stops the workers (kernel state stays until the process exits or `releaseKernelState`).
     public func stop() async {
-        await queue.close()
+        queue.close()
         let running = attemptsLock.withLock { () -> [Task<Void, Never>] in
             defer { tasks.removeAll() }
             return tasks
@@ -62,9 +62,10 @@ public final class Reconciler: @unchecked Sendable {
     /// True between `start()` and `stop()`.
     public var isRunning: Bool { attemptsLock.withLock { !tasks.isEmpty } }
 
-    /// Asks for `key` to be reconciled soon (the API calls this after each write).
+    /// Asks for `key` to be reconciled soon (the API calls this after each write). The key is
+    /// queued when this returns, so a `waitUntilIdle` that follows waits for its work.
     public func wake(_ key: ResourceKey) {
-        Task { await queue.add(key) }
+        queue.add(key)
     }
 
     /// Returns once nothing is queued, running or waiting to retry.
@@ -85,7 +86,7 @@ public final class Reconciler: @unchecked Sendable {
             let bindings = try BindingRepository.live(in: db).map { ResourceKey.binding($0.id) }
             return vms + devices + bindings
         }
-        for key in keys { await queue.add(key) }
+        for key in keys { queue.add(key) }
     }
 
     private func work() async {
@@ -101,7 +102,7 @@ public final class Reconciler: @unchecked Sendable {
                 logger("reconcile \(batch[0]) failed: \(error); retrying")
                 for key in batch { await retry(key) }
             }
-            await queue.done(batch)
+            queue.done(batch)
         }
     }
 
@@ -113,7 +114,7 @@ public final class Reconciler: @unchecked Sendable {
             return attempts[key]!
         }
         let delay = options.backoff(attempt: attempt)
-        await queue.add(key, after: delay)
+        queue.add(key, after: delay)
         return delay
     }
 

@@ -1,99 +1,155 @@
+import Synchronization
+
 /// Keys waiting to be reconciled. A key is never handed to two workers at once; a key added
 /// while it is being worked on runs again afterwards. VMs go before devices, devices before
 /// bindings, so prerequisites settle first.
-actor WorkQueue {
-    private var queues: [[ResourceKey]] = [[], [], []]
-    private var queued: Set<ResourceKey> = []
-    private var inProgress: Set<ResourceKey> = []
-    private var dirty: Set<ResourceKey> = []
-    private var delayed = 0
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
-    private var isClosed = false
+///
+/// `add` is synchronous: once it returns, the key is visible to `waitUntilIdle`, so a caller
+/// that wakes a key and then waits for idleness can never see an idle queue before the work
+/// exists. State lives behind one mutex; continuations are resumed outside it.
+final class WorkQueue: Sendable {
+    private struct Waiter {
+        let limit: Int
+        let continuation: CheckedContinuation<[ResourceKey]?, Never>
+    }
 
-    private func lane(_ key: ResourceKey) -> Int {
-        switch key {
-        case .vm: return 0
-        case .device: return 1
-        case .binding: return 2
+    private struct State {
+        var lanes: [[ResourceKey]] = [[], [], []]
+        var queued: Set<ResourceKey> = []
+        var inProgress: Set<ResourceKey> = []
+        var dirty: Set<ResourceKey> = []
+        var delayed = 0
+        var waiters: [Waiter] = []
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        var isClosed = false
+
+        var isIdle: Bool { queued.isEmpty && inProgress.isEmpty && delayed == 0 }
+
+        static func lane(_ key: ResourceKey) -> Int {
+            switch key {
+            case .vm: return 0
+            case .device: return 1
+            case .binding: return 2
+            }
+        }
+
+        /// Queues `key` unless it is queued already or running (then it runs again after).
+        mutating func enqueue(_ key: ResourceKey) {
+            guard !isClosed else { return }
+            if inProgress.contains(key) { dirty.insert(key); return }
+            guard queued.insert(key).inserted else { return }
+            lanes[Self.lane(key)].append(key)
+        }
+
+        /// Takes the next batch: up to `limit` bindings, or one VM or device.
+        mutating func nextBatch(limit: Int) -> [ResourceKey]? {
+            guard let index = lanes.firstIndex(where: { !$0.isEmpty }) else { return nil }
+            let count = index == 2 ? min(max(1, limit), lanes[index].count) : 1
+            let batch = Array(lanes[index].prefix(count))
+            lanes[index].removeFirst(count)
+            for key in batch {
+                queued.remove(key)
+                inProgress.insert(key)
+            }
+            return batch
+        }
+
+        /// Hands queued work to waiting workers; returns the resumptions to run outside the lock.
+        mutating func dispatch() -> [() -> Void] {
+            var resumes: [() -> Void] = []
+            while !waiters.isEmpty, let batch = nextBatch(limit: waiters[0].limit) {
+                let waiter = waiters.removeFirst()
+                resumes.append { waiter.continuation.resume(returning: batch) }
+            }
+            if isIdle && !idleWaiters.isEmpty {
+                let idle = idleWaiters
+                idleWaiters.removeAll()
+                resumes.append { idle.forEach { $0.resume() } }
+            }
+            return resumes
         }
     }
 
-    /// Queues `key` (once).
+    private let state = Mutex(State())
+
+    private func mutate(_ body: (inout State) -> Void) {
+        let resumes = state.withLock { state -> [() -> Void] in
+            body(&state)
+            return state.dispatch()
+        }
+        resumes.forEach { $0() }
+    }
+
+    /// Queues `key` (once). Visible to `take` and `waitUntilIdle` when this returns.
     func add(_ key: ResourceKey) {
-        guard !isClosed else { return }
-        if inProgress.contains(key) { dirty.insert(key); return }
-        guard queued.insert(key).inserted else { return }
-        queues[lane(key)].append(key)
-        if !waiters.isEmpty { waiters.removeFirst().resume() }
+        mutate { $0.enqueue(key) }
     }
 
-    /// Queues `key` after `seconds` (retry with backoff).
+    /// Queues `key` after `seconds` (retry with backoff). The queue is not idle meanwhile.
     func add(_ key: ResourceKey, after seconds: Double) {
-        guard !isClosed else { return }
-        delayed += 1
-        Task {
-            try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
-            self.delayedArrived(key)
+        var accepted = false
+        mutate { state in
+            guard !state.isClosed else { return }
+            state.delayed += 1
+            accepted = true
         }
-    }
-
-    private func delayedArrived(_ key: ResourceKey) {
-        delayed -= 1
-        add(key)
-        signalIdleIfNeeded()
+        guard accepted else { return }
+        Task {
+            try? await Task.sleep(nanoseconds: UInt64(max(0, min(seconds, 86_400)) * 1e9))
+            self.mutate { state in
+                state.delayed -= 1
+                state.enqueue(key)
+            }
+        }
     }
 
     /// Up to `limit` keys of one kind (bindings batch; VMs and devices come one at a time),
     /// or nil once closed.
     func take(limit: Int) async -> [ResourceKey]? {
-        while true {
-            if isClosed { return nil }
-            if let index = queues.firstIndex(where: { !$0.isEmpty }) {
-                let count = index == 2 ? min(limit, queues[index].count) : 1
-                let batch = Array(queues[index].prefix(count))
-                queues[index].removeFirst(count)
-                for key in batch {
-                    queued.remove(key)
-                    inProgress.insert(key)
-                }
-                return batch
+        await withCheckedContinuation { (continuation: CheckedContinuation<[ResourceKey]?, Never>) in
+            let immediate = state.withLock { state -> [ResourceKey]?? in
+                if state.isClosed { return .some(nil) }
+                if let batch = state.nextBatch(limit: limit) { return .some(batch) }
+                state.waiters.append(Waiter(limit: limit, continuation: continuation))
+                return .none
             }
-            await withCheckedContinuation { waiters.append($0) }
+            if let result = immediate { continuation.resume(returning: result) }
         }
     }
 
     /// Marks `keys` finished; re-queues the ones added meanwhile.
     func done(_ keys: [ResourceKey]) {
-        for key in keys {
-            inProgress.remove(key)
-            if dirty.remove(key) != nil { add(key) }
+        mutate { state in
+            for key in keys {
+                state.inProgress.remove(key)
+                if state.dirty.remove(key) != nil { state.enqueue(key) }
+            }
         }
-        signalIdleIfNeeded()
     }
 
     /// True when nothing is queued, running or waiting to retry.
-    var isIdle: Bool { queued.isEmpty && inProgress.isEmpty && delayed == 0 }
+    var isIdle: Bool { state.withLock { $0.isIdle } }
 
-    /// Returns once the queue is idle.
+    /// Returns once the queue is idle (or closed).
     func waitUntilIdle() async {
-        if isIdle { return }
-        await withCheckedContinuation { idleWaiters.append($0) }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.isIdle || state.isClosed { return true }
+                state.idleWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 
-    private func signalIdleIfNeeded() {
-        guard isIdle else { return }
-        let waiting = idleWaiters
-        idleWaiters.removeAll()
-        waiting.forEach { $0.resume() }
-    }
-
-    /// Stops handing out work.
+    /// Stops handing out work and releases everyone waiting.
     func close() {
-        isClosed = true
-        waiters.forEach { $0.resume() }
-        waiters.removeAll()
-        idleWaiters.forEach { $0.resume() }
-        idleWaiters.removeAll()
+        let (workers, idle) = state.withLock { state in
+            state.isClosed = true
+            defer { state.waiters.removeAll(); state.idleWaiters.removeAll() }
+            return (state.waiters, state.idleWaiters)
+        }
+        workers.forEach { $0.continuation.resume(returning: nil) }
+        idle.forEach { $0.resume() }
     }
 }

@@ -9,6 +9,8 @@ final class TLSTestClient: @unchecked Sendable {
     private let ssl: OpaquePointer
     let fd: Int32
     private var buffer: [UInt8] = []
+    /// OpenSSL's reasons for the last failed read (a server's alert shows here).
+    private(set) var lastError = ""
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
@@ -89,7 +91,10 @@ final class TLSTestClient: @unchecked Sendable {
         var chunk = [UInt8](repeating: 0, count: 16384)
         var count = 0
         ERR_clear_error()
-        guard chunk.withUnsafeMutableBytes({ SSL_read_ex(ssl, $0.baseAddress, $0.count, &count) }) == 1 else { return false }
+        guard chunk.withUnsafeMutableBytes({ SSL_read_ex(ssl, $0.baseAddress, $0.count, &count) }) == 1 else {
+            lastError = Self.errors()
+            return false
+        }
         buffer += chunk[0..<count]
         return true
     }

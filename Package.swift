@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-runtime", exact: "1.13.4"),
         .package(url: "https://github.com/apple/swift-http-types", exact: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        // The server reads its own openapi.yaml at start to apply every bound the contract states.
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         // C shim: OpenSSL 3 from the system (libssl-dev), with static inline wrappers for its macros.
@@ -85,6 +87,7 @@ let package = Package(
                 "BinderyHTTP", "BinderyStore", "BinderyReconciler", "BinderyKernel",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings,
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator"), "EmbedOpenAPIPlugin"]
@@ -150,7 +153,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BinderyAPITests",
-            dependencies: ["BinderyHTTP", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["BinderyAPI", "BinderyHTTP", "BinderyStore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
         .testTarget(

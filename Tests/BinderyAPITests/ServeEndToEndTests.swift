@@ -152,7 +152,7 @@ final class ServeEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         // Take nobody's grant away: a valid certificate whose identity has no role.
         let roles = directory + "/pki/roles.json"
         var grants = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: roles))) as! [String: String]
-        grants.removeValue(forKey: "spiffe://bindery.local/nobody")
+        XCTAssertNotNil(grants.removeValue(forKey: "uri:spiffe://bindery.local/nobody"), "grants are namespaced by identity kind")
         try JSONSerialization.data(withJSONObject: grants).write(to: URL(fileURLWithPath: roles))
         XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "x", "--role", "chief", "--data-dir", directory]).0, 64, "unknown role refused")
 
@@ -222,5 +222,47 @@ final class ServeEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         let ready = try curl("/readyz")
         XCTAssertEqual(ready.status, 200)
         XCTAssertEqual(try json(ready.body)["ready"] as? Bool, true)
+    }
+}
+
+/// Grants are live: issuing, changing and revoking a role apply to the next request of a
+/// running server, including on a connection that stays open.
+final class LiveGrantEndToEndTests: EndToEndTestCase, @unchecked Sendable {
+    func testGrantChangeAndRevocationApplyToTheNextRequestWithoutRestart() throws {
+        try startServer()
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "late", "--role", "reader", "--data-dir", directory]).0, 0)
+        XCTAssertEqual(try curl("/v1/vms", as: "late").status, 200, "a grant written while running applies at once")
+        XCTAssertEqual(try curl("/v1/vms", as: "late", method: "POST", body: #"{"name":"x"}"#).status, 403, "reader may not write")
+
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "late", "--role", "operator", "--data-dir", directory]).0, 0)
+        XCTAssertEqual(try curl("/v1/vms", as: "late", method: "POST", body: #"{"name":"x"}"#).status, 201, "the new role applies at once")
+
+        let roles = directory + "/pki/roles.json"
+        var grants = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: roles))) as! [String: String]
+        XCTAssertNotNil(grants.removeValue(forKey: "uri:spiffe://bindery.local/late"))
+        try JSONSerialization.data(withJSONObject: grants).write(to: URL(fileURLWithPath: roles), options: .atomic)
+        XCTAssertEqual(try curl("/v1/vms", as: "late").status, 403, "revocation applies to the next request")
+        XCTAssertEqual(try curl("/v1/vms", as: "admin").status, 200, "other grants stay")
+    }
+
+    func testAGrantForACommonNameNeverMatchesAURISAN() throws {
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "uri-only", "--role", "reader", "--data-dir", directory]).0, 0)
+        let roles = directory + "/pki/roles.json"
+        var grants = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: roles))) as! [String: String]
+        grants.removeValue(forKey: "uri:spiffe://bindery.local/uri-only")
+        grants["cn:spiffe://bindery.local/uri-only"] = "admin"
+        grants["dns:spiffe://bindery.local/uri-only"] = "admin"
+        try JSONSerialization.data(withJSONObject: grants).write(to: URL(fileURLWithPath: roles), options: .atomic)
+        try startServer()
+        XCTAssertEqual(try curl("/v1/vms", as: "uri-only").status, 403, "the certificate's identity is a URI SAN; cn:/dns: grants do not apply")
+    }
+
+    func testAFloodOfDenialsFromOneIdentityIsAuditedOncePerMinute() throws {
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "flood", "--role", "reader", "--data-dir", directory]).0, 0)
+        try startServer()
+        for _ in 0..<20 { XCTAssertEqual(try curl("/v1/audit", as: "flood").status, 403) }
+        let page = try json(try curl("/v1/audit?outcome=denied&limit=100").body)
+        let denied = (page["items"] as? [[String: Any]] ?? []).filter { ($0["actor"] as? [String: Any])?["identity"] as? String == "spiffe://bindery.local/flood" }
+        XCTAssertEqual(denied.count, 1, "20 refusals within a minute are one audit event")
     }
 }

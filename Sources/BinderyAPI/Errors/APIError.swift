@@ -12,6 +12,8 @@ struct APIError: Error, Sendable {
     let detail: String
     /// Offending fields (JSON pointer, what is wrong).
     var fields: [(pointer: String, detail: String)] = []
+    /// `Retry-After` seconds, for 503.
+    var retryAfterSeconds: Int?
 
     /// The base of every problem `type`.
     static let typeBase = "https://bindery.dev/problems/"
@@ -32,6 +34,8 @@ struct APIError: Error, Sendable {
         var members: [(String, Any)] = [("type", Self.typeBase + type), ("title", HTTPStatus.reason(status)), ("status", status), ("detail", detail)]
         if !fields.isEmpty { members.append(("errors", fields.map { ["pointer": $0.pointer, "detail": $0.detail] })) }
         let body = (try? JSONSerialization.data(withJSONObject: Dictionary(uniqueKeysWithValues: members), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return BinderyHTTP.HTTPResponse(status: status, headers: [("Content-Type", "application/problem+json")], body: Array(body))
+        var headers = [("Content-Type", "application/problem+json")]
+        if let retryAfterSeconds { headers.append(("Retry-After", String(retryAfterSeconds))) }
+        return BinderyHTTP.HTTPResponse(status: status, headers: headers, body: Array(body))
     }
 }

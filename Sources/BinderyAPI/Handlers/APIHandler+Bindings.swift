@@ -58,7 +58,7 @@ extension APIHandler {
             checks.check(device.vmID == vmID, "/device", "\(deviceAddress) is not assigned to \(vmID)")
             checks.check(device.snapshot.pasidSupported, "/device", "\(deviceAddress) has no PASID capability")
             if let address {
-                checks.check(vm.spec.memory.contains { address >= $0.guestAddress && address + 4096 <= $0.guestAddress + $0.size },
+                checks.check(GuestMemoryRules.contains(vm.spec.memory, page: address),
                              "/pageTable/address", "0x\(String(address, radix: 16)) is outside \(vmID)'s guest memory")
             }
             try checks.throwIfInvalid()
@@ -124,7 +124,7 @@ extension APIHandler {
             }
             try checkIfMatch(ifMatch, current: current.meta.resourceVersion)
             if let vm = try VMRepository.fetch(id: current.spec.vmID, in: db), let address,
-               !vm.spec.memory.contains(where: { address >= $0.guestAddress && address + 4096 <= $0.guestAddress + $0.size }) {
+               !GuestMemoryRules.contains(vm.spec.memory, page: address) {
                 var checks = Validation()
                 checks.fail("/address", "0x\(String(address, radix: 16)) is outside \(vm.id)'s guest memory")
                 try checks.throwIfInvalid()

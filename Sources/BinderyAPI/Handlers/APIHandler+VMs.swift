@@ -17,28 +17,10 @@ extension APIHandler {
         validation.checkVMName(name)
         let labels = body.labels?.additionalProperties ?? [:]
         validation.checkLabels(labels)
-        var regions: [MemoryRegion] = []
-        for (index, region) in (body.memory ?? []).enumerated() {
-            let pointer = "/memory/\(index)"
-            guard let address = Validation.hex(region.guestAddress) else {
-                validation.fail("\(pointer)/guestAddress", "a hex address like 0x100000000")
-                continue
-            }
-            validation.check(address & 0xfff == 0, "\(pointer)/guestAddress", "must be 4 KiB aligned")
-            validation.check(region.size >= 4096 && region.size & 0xfff == 0, "\(pointer)/size", "a positive multiple of 4096")
-            validation.check(address < (1 << 57) && region.size < (1 << 57) && address + UInt64(max(region.size, 0)) <= (1 << 57),
-                             "\(pointer)", "must lie below 2^57")
-            if let backing = region.backing {
-                validation.check(backing.path.hasPrefix("/"), "\(pointer)/backing/path", "an absolute path")
-                validation.check((backing.offset ?? 0) >= 0 && (backing.offset ?? 0) & 0xfff == 0, "\(pointer)/backing/offset", "a non-negative multiple of 4096")
-            }
-            let candidate = MemoryRegion(guestAddress: address, size: UInt64(max(region.size, 0)), backingPath: region.backing?.path,
-                                         backingOffset: UInt64(max(region.backing?.offset ?? 0, 0)))
-            if regions.contains(where: { candidate.guestAddress < $0.guestAddress + $0.size && $0.guestAddress < candidate.guestAddress + candidate.size }) {
-                validation.fail(pointer, "overlaps another region")
-            }
-            regions.append(candidate)
+        let inputs = (body.memory ?? []).map {
+            GuestMemoryRules.Input(guestAddress: $0.guestAddress, size: $0.size, backingPath: $0.backing?.path, backingOffset: $0.backing?.offset)
         }
+        let regions = GuestMemoryRules.check(inputs, into: &validation)
         try validation.throwIfInvalid()
         let context = try self.context
         let spec = VMSpec(name: name, labels: labels, memory: regions)

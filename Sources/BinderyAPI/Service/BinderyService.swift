@@ -32,7 +32,7 @@ package final class BinderyService: @unchecked Sendable {
         /// Server certificate, key and client CA; nil: the development PKI.
         package var tls: TLSConfiguration?
         /// Role grants from the config file (win over `<data-dir>/pki/roles.json`).
-        package var roles: [String: Role] = [:]
+        package var roles = RoleMap()
         /// Event loops (nil: one per core).
         package var eventLoops: Int?
 
@@ -93,16 +93,13 @@ package final class BinderyService: @unchecked Sendable {
             tls = TLSConfiguration(certificatePath: pki.directory + "/server.pem", privateKeyPath: pki.directory + "/server-key.pem",
                                    clientCABundlePath: pki.directory + "/ca.pem")
         }
-        let fileRoles = try RoleMap.load(from: pki.roleMapPath)
-        let configuredRoles = configuration.roles
-        let roles = RoleMap(fileRoles.roles.merging(configuredRoles) { _, configured in configured })
-
-        let transport = BinderyTransport(store: store, roles: { roles })
+        let grants = try LiveGrants(path: pki.roleMapPath, configured: configuration.roles, log: log)
+        let transport = BinderyTransport(store: store, contract: try Contract.embedded(), grants: { grants.current() })
         let metrics = RequestMetrics()
         let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { capabilities }, kernelReachable: {
             syscalls.driverName == "linux" && !FileManager.default.fileExists(atPath: VFIOContainer.path) ? "/dev/vfio/vfio is gone" : nil
         }, metrics: metrics)
-        try handler.registerHandlers(on: transport, middlewares: [MetricsMiddleware(metrics: metrics), AuthorizationMiddleware(store: store)])
+        try handler.registerHandlers(on: transport, configuration: .init(dateTranscoder: RFC3339.Transcoder()), middlewares: [MetricsMiddleware(metrics: metrics)])
 
         var http = HTTPServerConfiguration(listen: configuration.listen, tls: tls)
         if let loops = configuration.eventLoops { http.eventLoops = loops }

@@ -48,7 +48,7 @@ package struct DevelopmentPKI: Sendable {
         }
         try ca.issue(commonName: name, subjectAltName: "URI:\(Self.identity(of: name))", usage: .client).write(to: directory, name: name)
         var roles = try RoleMap.load(from: roleMapPath)
-        roles.roles[Self.identity(of: name)] = role
+        roles.roles["uri:" + Self.identity(of: name)] = role
         try roles.save(to: roleMapPath)
     }
 }

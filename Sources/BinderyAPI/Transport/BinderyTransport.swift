@@ -5,60 +5,91 @@ import HTTPTypes
 import OpenAPIRuntime
 
 /// swift-openapi-runtime's `ServerTransport` over BinderyHTTP: the generated handlers register
-/// here, and BinderyHTTP hands every request to `respond(to:)`. Decoding failures thrown by the
-/// generated code become 400 problems, never 500; every response carries `X-Request-Id`.
+/// here, and BinderyHTTP hands every request to `respond(to:)`. Each request goes, in order:
+/// route (404/405 with `Allow`) → authorization (403, audited) → the contract's checks (400/422)
+/// → `Idempotency-Key` → the handler. Nothing is stored for a caller before it is authorized.
+/// Every response carries `X-Request-Id`.
 final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable {
     typealias Handler = @Sendable (HTTPTypes.HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPTypes.HTTPResponse, HTTPBody?)
 
     private struct Route {
         let method: HTTPTypes.HTTPRequest.Method
         let template: PathTemplate
+        let operation: Contract.Operation
         let handler: Handler
     }
 
     private var routes: [Route] = []
-    private let roles: @Sendable () -> RoleMap
+    private let contract: Contract
+    private let grants: @Sendable () -> RoleMap
+    private let denials: DenialRecorder
     private let store: Store
     private let maxResponseBytes = 64 * 1024 * 1024
 
-    /// A transport whose callers' roles come from `roles` (read per request, so a reload applies at once).
-    init(store: Store, roles: @escaping @Sendable () -> RoleMap) {
+    /// A transport whose callers' roles come from `grants` (read per request, so a change applies
+    /// to the next request) and whose requests are checked against `contract`.
+    init(store: Store, contract: Contract, grants: @escaping @Sendable () -> RoleMap) {
         self.store = store
-        self.roles = roles
+        self.contract = contract
+        self.grants = grants
+        denials = DenialRecorder(store: store)
     }
 
     func register(_ handler: @escaping Handler, method: HTTPTypes.HTTPRequest.Method, path: String) throws {
-        routes.append(Route(method: method, template: PathTemplate(path), handler: handler))
+        guard let operation = contract.operation(method: method.rawValue, path: path) else {
+            throw ContractError("the generated code registers \(method.rawValue) \(path), which openapi.yaml does not declare")
+        }
+        routes.append(Route(method: method, template: PathTemplate(path), operation: operation, handler: handler))
     }
 
     func respond(to request: BinderyHTTP.HTTPRequest) async -> BinderyHTTP.HTTPResponse {
         let requestID = request.head.header("x-request-id").flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 }
             ?? ResourceIDMaker.requestID()
-        var response: BinderyHTTP.HTTPResponse
-        if request.head.method == "POST", let key = request.head.header("idempotency-key") {
-            response = await idempotent(request, key: key, requestID: requestID)
-        } else {
-            response = await route(request, requestID: requestID)
-        }
+        var response = await admit(request, requestID: requestID)
         response.headers.append(("X-Request-Id", requestID))
         return response
     }
 
+    private func admit(_ request: BinderyHTTP.HTTPRequest, requestID: String) async -> BinderyHTTP.HTTPResponse {
+        let matching = routes.compactMap { route in route.template.match(request.head.path).map { (route, $0) } }
+        guard !matching.isEmpty else { return APIError.notFound("no resource at \(request.head.path)").response }
+        guard let (route, parameters) = matching.first(where: { $0.0.method.rawValue == request.head.method }) else {
+            var refusal = APIError.methodNotAllowed("\(request.head.method) is not allowed on \(request.head.path)").response
+            var allowed = matching.map(\.0.method.rawValue)
+            if allowed.contains("GET") && !allowed.contains("HEAD") { allowed.append("HEAD") }
+            refusal.headers.append(("Allow", allowed.joined(separator: ", ")))
+            return refusal
+        }
+        let role = grants().role(of: request.peer)
+        let context = RequestContext(peer: request.peer, role: role, requestID: requestID)
+        let permission = Permission.required(by: route.operation.id)
+        guard permission?.allows(role) ?? (role == .admin) else {
+            await denials.record(context.actor, requestID: requestID, operation: route.operation.id, path: request.head.path)
+            return APIError.forbidden(role.map { "role \($0.rawValue) may not \(route.operation.id)" }
+                                      ?? "identity \(request.peer.identity) has no role").response
+        }
+        do {
+            try route.operation.check(request, pathParameters: parameters)
+        } catch {
+            return error.response
+        }
+        if request.head.method == "POST", let key = request.head.header("idempotency-key") {
+            return await idempotent(request, key: key, route: route, parameters: parameters, context: context)
+        }
+        return await dispatch(request, route: route, parameters: parameters, context: context)
+    }
+
     /// Idempotency-Key on POST: the same key and body replay the first answer; a different
     /// body is 422; while the first is still running, 409. Keys are per caller identity.
-    private func idempotent(_ request: BinderyHTTP.HTTPRequest, key: String, requestID: String) async -> BinderyHTTP.HTTPResponse {
-        guard !key.isEmpty, key.utf8.count <= 128 else {
-            var invalid = APIError(status: 422, type: "validation-failed", detail: "Idempotency-Key must be 1–128 characters")
-            invalid.fields = [("/headers/Idempotency-Key", "1–128 characters")]
-            return invalid.response
-        }
+    private func idempotent(_ request: BinderyHTTP.HTTPRequest, key: String, route: Route, parameters: [String: Substring],
+                            context: RequestContext) async -> BinderyHTTP.HTTPResponse {
         let identity = request.peer.identity
         let digest = SHA256.digest(Array((request.head.method + " " + request.head.target + "\n").utf8) + request.body)
         let claim: IdempotencyRepository.Claim
         do {
             claim = try await store.write { db in try IdempotencyRepository.claim(identity: identity, key: key, digest: digest, in: db) }
         } catch {
-            return APIError.internalError("idempotency record: \(error)").response
+            return Self.problem(for: error).response
         }
         switch claim {
         case let .replay(status, headers, body):
@@ -71,7 +102,7 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         case .inFlight:
             return APIError.conflict("idempotency-key-in-flight", "the first request with Idempotency-Key \(key) is still running").response
         case .proceed:
-            let response = await route(request, requestID: requestID)
+            let response = await dispatch(request, route: route, parameters: parameters, context: context)
             let headers = Dictionary(response.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
             _ = try? await store.write { db in
                 if response.status >= 500 {
@@ -85,24 +116,16 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         }
     }
 
-    private func route(_ request: BinderyHTTP.HTTPRequest, requestID: String) async -> BinderyHTTP.HTTPResponse {
-        let matching = routes.compactMap { route in route.template.match(request.head.path).map { (route, $0) } }
-        guard !matching.isEmpty else { return APIError.notFound("no resource at \(request.head.path)").response }
-        guard let method = HTTPTypes.HTTPRequest.Method(request.head.method),
-              let (route, parameters) = matching.first(where: { $0.0.method == method }) else {
-            var refusal = APIError.methodNotAllowed("\(request.head.method) is not allowed on \(request.head.path)").response
-            refusal.headers.append(("Allow", matching.map(\.0.method.rawValue).joined(separator: ", ")))
-            return refusal
-        }
+    private func dispatch(_ request: BinderyHTTP.HTTPRequest, route: Route, parameters: [String: Substring],
+                          context: RequestContext) async -> BinderyHTTP.HTTPResponse {
         var fields = HTTPFields()
         for (name, value) in request.head.headers {
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
         }
         let target = request.head.query.map { "\(request.head.path)?\($0)" } ?? request.head.path
-        let typed = HTTPTypes.HTTPRequest(method: method, scheme: "https", authority: request.head.header("host"), path: target,
+        let typed = HTTPTypes.HTTPRequest(method: route.method, scheme: "https", authority: request.head.header("host"), path: target,
                                           headerFields: fields)
         let body = request.body.isEmpty ? nil : HTTPBody(request.body)
-        let context = RequestContext(peer: request.peer, role: roles().role(of: request.peer.identity), requestID: requestID)
         do {
             let (response, responseBody) = try await RequestContext.$current.withValue(context) {
                 try await route.handler(typed, body, ServerRequestMetadata(pathParameters: parameters))
@@ -122,21 +145,23 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         }
     }
 
-    /// Our own errors keep their problem; what the generated code threw while decoding is the
-    /// client's fault (400); anything else is ours (500, naming the cause).
+    /// Our own errors keep their problem. What the generated code threw while decoding is the
+    /// client's fault (400) and is told in a plain sentence, never as a decoder's dump; the
+    /// contract's checks have already named any field by its pointer. A store that cannot
+    /// write (full disk, I/O error, locked) is 503; anything else is ours (500), logged, not leaked.
     static func problem(for error: any Error) -> APIError {
         if let api = error as? APIError { return api }
         if let server = error as? ServerError {
             if let api = server.underlyingError as? APIError { return api }
-            if server.operationOutput == nil && server.operationInput == nil {
-                return .badRequest("\(server.operationID): \(server.causeDescription): \(server.underlyingError)")
+            if server.operationOutput == nil {
+                if let unavailable = StoreAvailability.problem(for: server.underlyingError) { return unavailable }
+                if server.operationInput == nil { return .badRequest("the request does not match the API contract for \(server.operationID)") }
+                return .internalError("\(server.operationID) failed")
             }
-            if server.operationOutput == nil, server.operationInput != nil {
-                return .internalError("\(server.operationID) failed: \(server.underlyingError)")
-            }
-            return .internalError("\(server.operationID): \(server.causeDescription)")
+            return .internalError("\(server.operationID) failed")
         }
-        return .internalError("\(error)")
+        if let unavailable = StoreAvailability.problem(for: error) { return unavailable }
+        return .internalError("the request failed on the server")
     }
 }
 

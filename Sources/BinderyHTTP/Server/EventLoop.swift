@@ -181,7 +181,7 @@ final class EventLoop: @unchecked Sendable {
                 connection.phase = .open
                 if let identity = connection.tls.peerIdentity() {
                     connection.peer = PeerInfo(identity: identity.identity, certificateFingerprint: identity.fingerprint,
-                                               remoteAddress: connection.remoteAddress)
+                                               remoteAddress: connection.remoteAddress, identityKind: identity.kind)
                 }
                 if connection.isOverflow {
                     respondAndClose(connection, .problem(503, detail: "the server has too many connections; retry later"))

@@ -1,11 +1,27 @@
 /// Who is calling: the verified client certificate and the peer address.
 public struct PeerInfo: Sendable, Equatable {
+    /// Which part of the certificate an identity came from.
+    public enum IdentityKind: String, Sendable {
+        /// A URI subject alternative name (`spiffe://…`).
+        case uri
+        /// A DNS subject alternative name.
+        case dns
+        /// The subject common name.
+        case cn
+    }
+
     /// First URI SAN, else first DNS SAN, else subject CN.
     public var identity: String
     /// SHA-256 of the certificate (DER), colon-separated hex.
     public var certificateFingerprint: String
     /// `address:port` (`[v6]:port` for IPv6).
     public var remoteAddress: String
+    /// Where `identity` came from.
+    public var identityKind: IdentityKind = .cn
+
+    /// The identity with its kind (`uri:spiffe://…`, `dns:host`, `cn:name`), so a grant for one
+    /// kind can never match a certificate that carries the same text in another field.
+    public var namespacedIdentity: String { identityKind.rawValue + ":" + identity }
 }
 
 /// A complete request: head, body, and the verified caller.

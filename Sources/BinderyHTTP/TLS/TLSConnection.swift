@@ -60,7 +60,7 @@ final class TLSConnection {
     var hasBufferedPlaintext: Bool { SSL_pending(ssl) > 0 }
 
     /// The verified client's identity and certificate fingerprint.
-    func peerIdentity() -> (identity: String, fingerprint: String)? {
+    func peerIdentity() -> (identity: String, kind: PeerInfo.IdentityKind, fingerprint: String)? {
         guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
         defer { X509_free(certificate) }
         var buffer = [CChar](repeating: 0, count: 1024)
@@ -72,7 +72,8 @@ final class TLSConnection {
         X509_digest(certificate, EVP_sha256(), &digest, &length)
         let hex = Array("0123456789abcdef")
         let fingerprint = digest.prefix(Int(length)).map { String([hex[Int($0 >> 4)], hex[Int($0 & 0xf)]]) }.joined(separator: ":")
-        return (identity, fingerprint)
+        let identityKind: PeerInfo.IdentityKind = kind == BINDERY_IDENTITY_URI ? .uri : kind == BINDERY_IDENTITY_DNS ? .dns : .cn
+        return (identity, identityKind, fingerprint)
     }
 
     /// The negotiated protocol, e.g. `TLSv1.3`.

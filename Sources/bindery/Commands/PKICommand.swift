@@ -18,7 +18,9 @@ struct IssueClientCommand: ParsableCommand {
         abstract: "Mint a client certificate from the development CA and grant it a role.",
         discussion: """
             Writes <data-dir>/pki/NAME.pem and NAME-key.pem (identity spiffe://bindery.local/NAME) \
-            and records the grant in <data-dir>/pki/roles.json, which `bindery serve` reads on start. \
+            and records the grant in <data-dir>/pki/roles.json as uri:spiffe://bindery.local/NAME. A running \
+            `bindery serve` re-reads that file when it changes: a grant, a change of role or a removal \
+            applies to the next request, no restart. Keys name the certificate field: uri:, dns: or cn:. \
             The development PKI is created first if it does not exist.
             """
     )

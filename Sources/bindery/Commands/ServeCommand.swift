@@ -122,10 +122,11 @@ struct ConfigFile: Decodable {
         }
     }
 
-    func roleGrants() throws -> [String: Role] {
-        try (roles ?? [:]).mapValues { name in
-            guard let role = Role(rawValue: name) else { throw ValidationError("config file: unknown role \(name)") }
-            return role
+    func roleGrants() throws -> RoleMap {
+        do {
+            return try RoleMap.grants(roles ?? [:], source: "config file")
+        } catch {
+            throw ValidationError("\(error)")
         }
     }
 }

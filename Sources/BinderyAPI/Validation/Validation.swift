@@ -40,9 +40,13 @@ struct Validation {
         }
     }
 
-    /// Parses `0x…` hex (≤ 16 digits).
+    /// Parses `0x…` hex: 1–16 hex digits, nothing else (no sign, no spaces).
     static func hex(_ text: String) -> UInt64? {
         guard text.hasPrefix("0x") || text.hasPrefix("0X") else { return nil }
+        let digits = text.utf8.dropFirst(2)
+        guard (1...16).contains(digits.count), digits.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }) else {
+            return nil
+        }
         return UInt64(text.dropFirst(2), radix: 16)
     }
 }

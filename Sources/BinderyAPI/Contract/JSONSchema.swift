@@ -1,0 +1,217 @@
+import Foundation
+
+/// One schema of `openapi.yaml`, with the keywords the server enforces itself: type,
+/// properties, required, additionalProperties, items, min/maxItems, min/maxProperties,
+/// min/maxLength, pattern, minimum/maximum, enum and the formats int32, int64 and date-time.
+final class JSONSchema: Sendable {
+    /// What to do with object members the schema does not name.
+    enum Additional: Sendable {
+        /// Anything goes.
+        case allowed
+        /// Refused.
+        case forbidden
+        /// Each must match this schema.
+        case schema(JSONSchema)
+    }
+
+    let types: Set<String>
+    let properties: [String: JSONSchema]
+    let required: [String]
+    let additional: Additional
+    let items: JSONSchema?
+    let minItems: Int?, maxItems: Int?
+    let minProperties: Int?, maxProperties: Int?
+    let minLength: Int?, maxLength: Int?
+    let pattern: Pattern?
+    let minimum: String?, maximum: String?
+    let enumeration: [String]?
+    let format: String?
+
+    /// A compiled `pattern` (ECMA-262 subset that NSRegularExpression reads the same way).
+    struct Pattern: @unchecked Sendable {
+        let source: String
+        let expression: NSRegularExpression
+
+        func matches(_ text: String) -> Bool {
+            expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        }
+    }
+
+    /// Builds a schema from its YAML mapping; `$ref`s are resolved through `resolve`.
+    init(_ node: [String: Any], resolve: (String) throws -> [String: Any], depth: Int = 0) throws {
+        guard depth < 32 else { throw ContractError("schema nesting deeper than 32 (a $ref loop?)") }
+        var node = node
+        if let reference = node["$ref"] as? String { node = try resolve(reference) }
+        func child(_ value: Any?) throws -> JSONSchema? {
+            guard let mapping = value as? [String: Any] else { return nil }
+            return try JSONSchema(mapping, resolve: resolve, depth: depth + 1)
+        }
+        func integer(_ key: String) -> Int? { (node[key] as? Int) }
+        func numberText(_ key: String) -> String? {
+            if let value = node[key] as? Int { return String(value) }
+            if let value = node[key] as? Double, value == value.rounded(), abs(value) < 1e18 { return String(Int64(value)) }
+            return nil
+        }
+        switch node["type"] {
+        case let name as String: types = [name]
+        case let names as [String]: types = Set(names)
+        default: types = []
+        }
+        var properties: [String: JSONSchema] = [:]
+        for (name, value) in node["properties"] as? [String: Any] ?? [:] {
+            properties[name] = try child(value)
+        }
+        self.properties = properties
+        required = node["required"] as? [String] ?? []
+        switch node["additionalProperties"] {
+        case let flag as Bool: additional = flag ? .allowed : .forbidden
+        case let mapping as [String: Any]: additional = .schema(try JSONSchema(mapping, resolve: resolve, depth: depth + 1))
+        default: additional = .allowed
+        }
+        items = try child(node["items"])
+        minItems = integer("minItems")
+        maxItems = integer("maxItems")
+        minProperties = integer("minProperties")
+        maxProperties = integer("maxProperties")
+        minLength = integer("minLength")
+        maxLength = integer("maxLength")
+        if let source = node["pattern"] as? String {
+            do {
+                pattern = Pattern(source: source, expression: try NSRegularExpression(pattern: source))
+            } catch {
+                throw ContractError("pattern \(source) does not compile")
+            }
+        } else {
+            pattern = nil
+        }
+        minimum = numberText("minimum")
+        maximum = numberText("maximum")
+        enumeration = (node["enum"] as? [Any])?.map { "\($0)" }
+        format = node["format"] as? String
+    }
+
+    /// Checks `value`, adding one problem per offending place (JSON pointer, plain sentence).
+    func check(_ value: JSONValue, at pointer: String, into problems: inout [(pointer: String, detail: String)]) {
+        guard problems.count < 100 else { return }
+        let actual = value.schemaType
+        if !types.isEmpty && !types.contains(actual) && !(actual == "integer" && types.contains("number")) {
+            problems.append((pointer, "must be \(Self.describe(types))"))
+            return
+        }
+        switch value {
+        case let .object(members): checkObject(members, at: pointer, into: &problems)
+        case let .array(elements): checkArray(elements, at: pointer, into: &problems)
+        case let .string(text): checkString(text, at: pointer, into: &problems)
+        case let .number(text): checkNumber(text, at: pointer, into: &problems)
+        case .bool, .null: break
+        }
+        if let enumeration, case let .string(text) = value, !enumeration.contains(text) {
+            problems.append((pointer, "must be one of \(enumeration.joined(separator: ", "))"))
+        }
+    }
+
+    private func checkObject(_ members: [(key: String, value: JSONValue)], at pointer: String,
+                             into problems: inout [(pointer: String, detail: String)]) {
+        if let maxProperties, members.count > maxProperties {
+            problems.append((pointer, "must have at most \(maxProperties) entries"))
+            return
+        }
+        if let minProperties, members.count < minProperties {
+            problems.append((pointer, "must have at least \(minProperties) entries"))
+        }
+        let present = Set(members.map(\.key))
+        for name in required where !present.contains(name) {
+            problems.append((pointer + "/" + Self.escape(name), "is required"))
+        }
+        for (key, member) in members {
+            let memberPointer = pointer + "/" + Self.escape(key)
+            if let schema = properties[key] {
+                schema.check(member, at: memberPointer, into: &problems)
+                continue
+            }
+            switch additional {
+            case .allowed: break
+            case .forbidden: problems.append((memberPointer, "is not a field of this request"))
+            case let .schema(schema): schema.check(member, at: memberPointer, into: &problems)
+            }
+        }
+    }
+
+    private func checkArray(_ elements: [JSONValue], at pointer: String, into problems: inout [(pointer: String, detail: String)]) {
+        if let maxItems, elements.count > maxItems {
+            problems.append((pointer, "must have at most \(maxItems) items"))
+            return
+        }
+        if let minItems, elements.count < minItems {
+            problems.append((pointer, "must have at least \(minItems) items"))
+        }
+        guard let items else { return }
+        for (index, element) in elements.enumerated() { items.check(element, at: "\(pointer)/\(index)", into: &problems) }
+    }
+
+    private func checkString(_ text: String, at pointer: String, into problems: inout [(pointer: String, detail: String)]) {
+        let length = text.unicodeScalars.count
+        if let maxLength, length > maxLength {
+            problems.append((pointer, minLength.map { "must be \($0) to \(maxLength) characters" } ?? "must be at most \(maxLength) characters"))
+            return
+        }
+        if let minLength, length < minLength {
+            problems.append((pointer, minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters"))
+            return
+        }
+        if let pattern, !pattern.matches(text) {
+            problems.append((pointer, "must match the pattern \(pattern.source)"))
+            return
+        }
+        if format == "date-time", RFC3339.parse(text) == nil {
+            problems.append((pointer, "must be an RFC 3339 date-time like 2026-01-31T12:00:00Z"))
+        }
+    }
+
+    private func checkNumber(_ text: String, at pointer: String, into problems: inout [(pointer: String, detail: String)]) {
+        let isInteger = JSONNumber.isInteger(text)
+        let range = { () -> String in
+            switch (self.minimum, self.maximum) {
+            case let (low?, high?): return "between \(low) and \(high)"
+            case let (low?, nil): return "at least \(low)"
+            case let (nil, high?): return "at most \(high)"
+            case (nil, nil): return ""
+            }
+        }()
+        if isInteger {
+            if let (low, high) = Self.formatBounds[format ?? ""],
+               JSONNumber.compareIntegers(text, low) < 0 || JSONNumber.compareIntegers(text, high) > 0 {
+                problems.append((pointer, "must be an integer that fits in \(format == "int32" ? 32 : 64) bits"))
+                return
+            }
+            if let minimum, JSONNumber.compareIntegers(text, minimum) < 0 { problems.append((pointer, "must be \(range)")); return }
+            if let maximum, JSONNumber.compareIntegers(text, maximum) > 0 { problems.append((pointer, "must be \(range)")); return }
+        } else if let value = Double(text) {
+            if let minimum, let low = Double(minimum), value < low { problems.append((pointer, "must be \(range)")); return }
+            if let maximum, let high = Double(maximum), value > high { problems.append((pointer, "must be \(range)")); return }
+        }
+    }
+
+    private static let formatBounds: [String: (String, String)] = [
+        "int32": (String(Int32.min), String(Int32.max)),
+        "int64": (String(Int64.min), String(Int64.max)),
+    ]
+
+    /// `a string`, `an integer or null`, ...
+    static func describe(_ types: Set<String>) -> String {
+        let names: [String: String] = ["object": "an object", "array": "an array", "string": "a string", "integer": "an integer",
+                                       "number": "a number", "boolean": "true or false", "null": "null"]
+        return types.sorted().map { names[$0] ?? $0 }.joined(separator: " or ")
+    }
+
+    /// A JSON pointer segment (RFC 6901: `~` → `~0`, `/` → `~1`).
+    static func escape(_ key: String) -> String {
+        key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+    }
+}
+
+/// A contract that cannot be read.
+struct ContractError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

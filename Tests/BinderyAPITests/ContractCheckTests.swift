@@ -1,0 +1,96 @@
+@testable import BinderyAPI
+@testable import BinderyHTTP
+import XCTest
+
+/// The contract's checks, applied by the server itself before any handler runs.
+final class ContractCheckTests: XCTestCase {
+    private static let contract = try! Contract.embedded()
+
+    private func request(_ method: String, _ target: String, body: String? = nil, headers: [(String, String)] = []) -> BinderyHTTP.HTTPRequest {
+        let parts = target.split(separator: "?", maxSplits: 1)
+        var fields = [("Host", "localhost")] + headers
+        if body != nil { fields.append(("Content-Type", "application/json")) }
+        let head = HTTPRequestHead(method: method, target: target, path: String(parts[0]), query: parts.count > 1 ? String(parts[1]) : nil,
+                                   minorVersion: 1, headers: fields.map { (name: $0.0, value: $0.1) },
+                                   framing: body == nil ? .none : .contentLength(body!.utf8.count))
+        return BinderyHTTP.HTTPRequest(head: head, body: Array((body ?? "").utf8),
+                                       peer: PeerInfo(identity: "t", certificateFingerprint: "", remoteAddress: "127.0.0.1:1"))
+    }
+
+    private func problems(_ method: String, _ path: String, _ target: String, body: String? = nil,
+                          parameters: [String: Substring] = [:], headers: [(String, String)] = []) -> APIError? {
+        let operation = Self.contract.operation(method: method, path: path)!
+        do {
+            try operation.check(request(method, target, body: body, headers: headers), pathParameters: parameters)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func testEveryOperationOfTheSpecIsKnown() {
+        XCTAssertNotNil(Self.contract.operation(method: "POST", path: "/v1/vms"))
+        XCTAssertNotNil(Self.contract.operation(method: "GET", path: "/v1/audit"))
+        XCTAssertGreaterThan(Self.contract.operations.count, 20)
+    }
+
+    func testMaxItemsIsAppliedBeforeAnyPairwiseWork() {
+        let regions = (0..<20_000).map { "{\"guestAddress\":\"0x\(String($0 * 4096, radix: 16))\",\"size\":4096}" }.joined(separator: ",")
+        let refusal = problems("POST", "/v1/vms", "/v1/vms", body: "{\"name\":\"a\",\"memory\":[\(regions)]}")
+        XCTAssertEqual(refusal?.status, 422)
+        XCTAssertEqual(refusal?.fields.first?.pointer, "/memory")
+        XCTAssertEqual(refusal?.fields.first?.detail, "must have at most 64 items")
+    }
+
+    func testProblemsNameThePointerInAPlainSentence() {
+        let refusal = problems("POST", "/v1/vms", "/v1/vms", body: #"{"name":"a","memory":[{"guestAddress":"0x0","size":"big"}],"extra":1}"#)
+        XCTAssertEqual(refusal?.status, 422)
+        let fields = Dictionary(uniqueKeysWithValues: (refusal?.fields ?? []).map { ($0.pointer, $0.detail) })
+        XCTAssertEqual(fields["/memory/0/size"], "must be an integer")
+        XCTAssertEqual(fields["/extra"], "is not a field of this request")
+        XCTAssertFalse(refusal!.detail.contains("DecodingError"))
+    }
+
+    func testIntegersBeyondSixtyFourBitsAndFractionsAreRefused() {
+        for size in ["18446744073709551616", "99999999999999999999999", "4096.5", "-4096", "1e300"] {
+            let refusal = problems("POST", "/v1/vms", "/v1/vms", body: #"{"name":"a","memory":[{"guestAddress":"0x0","size":\#(size)}]}"#)
+            XCTAssertEqual(refusal?.status, 422, size)
+            XCTAssertEqual(refusal?.fields.first?.pointer, "/memory/0/size", size)
+        }
+    }
+
+    func testMalformedOrAmbiguousJSONIs400() {
+        for body in [#"{"name":"a","name":"b"}"#, "{", String(repeating: "[", count: 5000), #"{"name":"a"} x"#, "{\"name\":\"\u{01}\"}"] {
+            let refusal = problems("POST", "/v1/vms", "/v1/vms", body: body)
+            XCTAssertEqual(refusal?.status, 400, body.prefix(40).description)
+            XCTAssertTrue(refusal?.detail.hasPrefix("the body is not valid JSON") ?? false, refusal?.detail ?? "")
+        }
+    }
+
+    func testQueryParametersAreChecked() {
+        XCTAssertEqual(problems("GET", "/v1/vms", "/v1/vms?limit=0")?.fields.first?.pointer, "/query/limit")
+        XCTAssertEqual(problems("GET", "/v1/vms", "/v1/vms?limit=abc")?.fields.first?.detail, "must be an integer")
+        XCTAssertEqual(problems("GET", "/v1/vms", "/v1/vms?limit=1&limit=2")?.fields.first?.detail, "must be given once")
+        XCTAssertNil(problems("GET", "/v1/vms", "/v1/vms?limit=1000"))
+        XCTAssertNil(problems("GET", "/v1/audit", "/v1/audit?since=2026-01-01T00:00:00.5%2B01:00&until=2026-12-31t23:59:60z"))
+        XCTAssertEqual(problems("GET", "/v1/audit", "/v1/audit?since=yesterday")?.fields.first?.pointer, "/query/since")
+    }
+
+    func testPathParametersThatCannotNameAResourceAre404() {
+        XCTAssertEqual(problems("GET", "/v1/vms/{id}", "/v1/vms/nope", parameters: ["id": "nope"])?.status, 404)
+        XCTAssertNil(problems("GET", "/v1/vms/{id}", "/v1/vms/vm-0c9e4f6a1b2d3c4e5f60718293a4b5c6",
+                              parameters: ["id": "vm-0c9e4f6a1b2d3c4e5f60718293a4b5c6"]))
+    }
+
+    func testRFC3339AcceptsEveryFormOfTheGrammarAndNothingElse() {
+        for valid in ["2026-01-31T12:00:00Z", "2026-01-31t12:00:00z", "2026-01-31T12:00:00.123456789Z", "2026-01-31T12:00:00+05:30",
+                      "2024-02-29T00:00:00-00:00", "2026-06-30T23:59:60Z"] {
+            XCTAssertNotNil(RFC3339.parse(valid), valid)
+        }
+        for invalid in ["2026-01-31", "2026-01-31 12:00:00Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+                        "2026-01-31T24:00:00Z", "2026-01-31T12:00:00", "2026-01-31T12:00:00.Z", "2026-01-31T12:00:00+5:30", ""] {
+            XCTAssertNil(RFC3339.parse(invalid), invalid)
+        }
+        XCTAssertEqual(RFC3339.parse("2026-01-31T12:00:00+01:00"), RFC3339.parse("2026-01-31T11:00:00Z"))
+    }
+}

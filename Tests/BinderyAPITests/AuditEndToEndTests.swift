@@ -36,6 +36,26 @@ final class AuditEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertEqual(try curl("/v1/audit?limit=5000", as: "auditor1").status, 422)
     }
 
+    func testTheOperatorsFeedCarriesResourceChangesOnly() throws {
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "orchestrator", "--role", "operator", "--data-dir", directory]).0, 0)
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "reader1", "--role", "reader", "--data-dir", directory]).0, 0)
+        try startServer()
+        XCTAssertEqual(try curl("/v1/vms", as: "orchestrator", method: "POST", body: #"{"name":"watched"}"#).status, 201)
+        XCTAssertEqual(try curl("/v1/audit", as: "reader1").status, 403, "a denial, which is no resource change")
+        XCTAssertEqual(try curl("/v1/audit", as: "orchestrator").status, 403, "operators do not read the audit history")
+        let feed = try curl("/v1/events?after=0&timeoutSeconds=0", as: "orchestrator")
+        XCTAssertEqual(feed.status, 200)
+        let items = try json(feed.body)["items"] as? [[String: Any]] ?? []
+        let created = try XCTUnwrap(items.first { $0["action"] as? String == "vm.create" })
+        XCTAssertEqual(Set(created.keys), ["seq", "time", "action", "resourceType", "resourceId", "outcome", "resourceVersion"])
+        XCTAssertEqual(created["resourceVersion"] as? Int, 1)
+        for item in items {
+            XCTAssertNil(item["actor"]); XCTAssertNil(item["before"]); XCTAssertNil(item["after"]); XCTAssertNil(item["hash"]); XCTAssertNil(item["prevHash"])
+            XCTAssertNotEqual(item["outcome"] as? String, "denied")
+        }
+        XCTAssertFalse(feed.body.contains("127.0.0.1"), "no peer addresses in the feed")
+    }
+
     func testLongPollWakesWhenANewerEventCommits() throws {
         try startServer()
         XCTAssertEqual(try curl("/v1/vms", method: "POST", body: #"{"name":"first"}"#).status, 201)

@@ -83,6 +83,8 @@ public enum AuditChain {
         public var resourceID: String?
         /// Exact outcome.
         public var outcome: AuditOutcome?
+        /// Outcomes left out (the change feed leaves out denials).
+        public var excludedOutcomes: [AuditOutcome] = []
         /// Events at or after this time (RFC 3339).
         public var since: String?
         /// Events before this time (RFC 3339).
@@ -110,6 +112,7 @@ public enum AuditChain {
         add("resource_type = ?", query.resourceType)
         add("resource_id = ?", query.resourceID)
         add("outcome = ?", query.outcome?.rawValue)
+        for excluded in query.excludedOutcomes { add("outcome <> ?", excluded.rawValue) }
         add("time >= ?", query.since)
         add("time < ?", query.until)
         arguments.append(query.limit)

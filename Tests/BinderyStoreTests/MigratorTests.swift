@@ -90,3 +90,32 @@ final class MigratorTests: XCTestCase {
         XCTAssertThrowsError(try Migration.ordered([a, b]))
     }
 }
+
+/// Local users read nothing: what the store creates is its owner's alone.
+final class StorePermissionTests: XCTestCase {
+    func testACreatedDataDirectoryIs0700AndTheDatabaseFilesAre0600() async throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("perm-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let directory = parent + "/data"
+        let store = try Store(dataDirectory: directory)
+        try await store.write { db in try db.execute(sql: "CREATE TABLE IF NOT EXISTS probe (x)") }
+        func mode(_ path: String) throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
+        }
+        XCTAssertEqual(try mode(directory), 0o700)
+        for file in [Store.fileName, Store.fileName + "-wal", Store.fileName + "-shm"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/" + file), file)
+            XCTAssertEqual(try mode(directory + "/" + file), 0o600, file)
+        }
+    }
+
+    func testAnExistingWorldReadableDatabaseIsTightenedOnOpen() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("perm-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try Store(dataDirectory: directory)
+        chmod(directory + "/" + Store.fileName, 0o644)
+        _ = try Store(dataDirectory: directory)
+        let mode = (try FileManager.default.attributesOfItem(atPath: directory + "/" + Store.fileName)[.posixPermissions] as? NSNumber)?.intValue
+        XCTAssertEqual(mode, 0o600)
+    }
+}

@@ -14,11 +14,13 @@ public final class Store: Sendable {
     /// The group-commit writer every write goes through.
     public let writer: GroupCommitWriter
 
-    /// Opens (creating if needed) the database in `dataDirectory` and migrates it.
+    /// Opens (creating if needed) the database in `dataDirectory` and migrates it. A data
+    /// directory it creates is 0700: it holds the audit history and every VM's desired state.
     /// - Parameter maximumBatchSize: 1 turns group commit off (for comparisons).
     public convenience init(dataDirectory: String, maximumBatchSize: Int = 512, migrator: Migrator? = nil) throws {
         do {
-            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
         } catch {
             throw StoreError.cannotOpen(path: dataDirectory, reason: "mkdir: \(error.localizedDescription)")
         }
@@ -26,8 +28,10 @@ public final class Store: Sendable {
                       maximumBatchSize: maximumBatchSize, migrator: migrator)
     }
 
-    /// Opens (creating if needed) the database file at `path` and migrates it.
+    /// Opens (creating if needed) the database file at `path` and migrates it. The file, and
+    /// so its WAL and shared-memory files (SQLite gives them the database's mode), are 0600.
     public init(path: String, maximumBatchSize: Int = 512, migrator: Migrator? = nil) throws {
+        try Self.restrictToOwner(path)
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
@@ -43,6 +47,20 @@ public final class Store: Sendable {
         self.path = path
         writer = GroupCommitWriter(database: pool, maximumBatchSize: maximumBatchSize)
         try (migrator ?? Migrator()).migrate(pool)
+    }
+
+    /// Creates the database file 0600 when missing; tightens an existing one (and its WAL and
+    /// shm files) that others could read.
+    private static func restrictToOwner(_ path: String) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError.cannotOpen(path: path, reason: "open: \(String(cString: strerror(errno)))") }
+        close(fd)
+        for file in [path, path + "-wal", path + "-shm"] {
+            var info = stat()
+            if stat(file, &info) == 0, info.st_mode & 0o077 != 0, chmod(file, 0o600) != 0 {
+                throw StoreError.cannotOpen(path: file, reason: "chmod 0600: \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     /// Runs `body` in a durable group-committed transaction (see `GroupCommitWriter`).

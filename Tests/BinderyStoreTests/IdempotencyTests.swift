@@ -23,4 +23,24 @@ final class IdempotencyTests: XCTestCase {
             XCTAssertEqual(try IdempotencyRepository.claim(identity: "b", key: "k", digest: body, in: db), .proceed, "released after a 5xx")
         }
     }
+
+    func testAKeyLeftInFlightByACrashIsReclaimedAtTheNextStartAndCompletedOnesStay() throws {
+        let directory = try makeScratchDirectory(self)
+        let body = SHA256.digest(Data("POST /v1/vms {}".utf8))
+        do {
+            let crashed = try Store(dataDirectory: directory)
+            try crashed.pool.write { db in
+                XCTAssertEqual(try IdempotencyRepository.claim(identity: "a", key: "lost", digest: body, in: db), .proceed)
+                XCTAssertEqual(try IdempotencyRepository.claim(identity: "a", key: "done", digest: body, in: db), .proceed)
+                try IdempotencyRepository.complete(identity: "a", key: "done", status: 201, headers: [:], body: [], in: db)
+            }
+        }
+        let restarted = try Store(dataDirectory: directory)
+        try restarted.pool.write { db in
+            XCTAssertEqual(try IdempotencyRepository.claim(identity: "a", key: "lost", digest: body, in: db), .inFlight, "before reclaiming")
+            XCTAssertEqual(try IdempotencyRepository.reclaimAbandoned(in: db), 1)
+            XCTAssertEqual(try IdempotencyRepository.claim(identity: "a", key: "lost", digest: body, in: db), .proceed, "the retry runs again")
+            XCTAssertEqual(try IdempotencyRepository.claim(identity: "a", key: "done", digest: body, in: db), .replay(status: 201, headers: [:], body: []))
+        }
+    }
 }

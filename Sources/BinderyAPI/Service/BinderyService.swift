@@ -77,6 +77,8 @@ package final class BinderyService: @unchecked Sendable {
         log("kernel driver: \(syscalls.driverName) (release \(syscalls.kernelRelease); \(why))")
 
         let store = try Store(dataDirectory: configuration.dataDirectory)
+        let reclaimed = try await store.write { db in try IdempotencyRepository.reclaimAbandoned(in: db) }
+        if reclaimed > 0 { log("reclaimed \(reclaimed) Idempotency-Key(s) left in flight by the previous process") }
         var options = ReconcilerOptions()
         options.sysfsRoot = sysfsRoot
         let reconciler = Reconciler(store: store, syscalls: syscalls, options: options, logger: log)

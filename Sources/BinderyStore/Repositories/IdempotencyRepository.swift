@@ -41,6 +41,15 @@ public enum IdempotencyRepository {
             """, arguments: [status, JSONText.object(headers), Data(body), identity, key])
     }
 
+    /// Forgets every key still in flight. Called once at start, before serving: only this
+    /// process writes the database, so a key in flight then belonged to a process that died
+    /// mid-request, and its retry must run again instead of getting 409 for a day.
+    @discardableResult
+    public static func reclaimAbandoned(in db: Database) throws -> Int {
+        try db.execute(sql: "DELETE FROM idempotency_keys WHERE state = 'in-flight'")
+        return db.changesCount
+    }
+
     /// Forgets a key whose request failed on our side (so a retry runs again).
     public static func release(identity: String, key: String, in db: Database) throws {
         try db.execute(sql: "DELETE FROM idempotency_keys WHERE identity = ? AND key = ?", arguments: [identity, key])

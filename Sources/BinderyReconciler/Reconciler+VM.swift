@@ -17,8 +17,21 @@ extension Reconciler {
             return
         }
         if kernel.context(id) == nil {
-            let regions = vm.spec.memory.map {
-                GuestMemoryRegion(guestAddress: $0.guestAddress, size: $0.size, backingPath: $0.backingPath, backingOffset: $0.backingOffset)
+            let regions: [GuestMemoryRegion]
+            do {
+                regions = try vm.spec.memory.map { (region) throws(GuestMemoryRefusal) -> GuestMemoryRegion in
+                    GuestMemoryRegion(guestAddress: region.guestAddress, size: region.size, backingPath: region.backingPath,
+                                      backingOffset: region.backingOffset,
+                                      backingDirectory: try region.backingPath.map { (path) throws(GuestMemoryRefusal) in try options.memoryPolicy.locate(path).directory })
+                }
+            } catch {
+                // The policy changed since the VM was accepted: terminal until the VM or the policy changes.
+                try await store.write { db in
+                    try VMRepository.updateStatus(id, phase: "Failed", conditions: [
+                        Condition(type: "Ready", status: false, reason: "MemoryPolicy", message: "terminal: \(error.detail)"),
+                    ], observedGeneration: vm.meta.generation, in: db)
+                }
+                return
             }
             let intent = try await store.write { db in
                 try OperationsJournal.begin(resourceType: "vm", resourceID: id, action: "open-context", generation: vm.meta.generation, in: db)

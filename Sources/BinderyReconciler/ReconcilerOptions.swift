@@ -1,3 +1,5 @@
+import BinderyKernel
+
 /// How the reconciler works.
 public struct ReconcilerOptions: Sendable {
     /// Concurrent workers.
@@ -12,6 +14,8 @@ public struct ReconcilerOptions: Sendable {
     public var backoffCap: Double = 30
     /// Where sysfs is.
     public var sysfsRoot = "/sys"
+    /// Where guest memory backing files may live (none: only anonymous memory).
+    public var memoryPolicy = try! GuestMemoryPolicy(directories: [])
 
     /// The defaults.
     public init() {}

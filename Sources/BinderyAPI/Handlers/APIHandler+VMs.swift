@@ -21,6 +21,14 @@ extension APIHandler {
             GuestMemoryRules.Input(guestAddress: $0.guestAddress, size: $0.size, backingPath: $0.backing?.path, backingOffset: $0.backing?.offset)
         }
         let regions = GuestMemoryRules.check(inputs, into: &validation)
+        for (index, region) in regions.enumerated() {
+            guard let path = region.backingPath else { continue }
+            do {
+                try memoryPolicy.check(path, offset: region.backingOffset, size: region.size)
+            } catch {
+                validation.fail("/memory/\(index)/backing/path", "\(error.detail) [rule: \(error.rule)]")
+            }
+        }
         try validation.throwIfInvalid()
         let context = try self.context
         let spec = VMSpec(name: name, labels: labels, memory: regions)

@@ -11,6 +11,8 @@ struct APIHandler: APIProtocol {
     let capabilities: @Sendable () -> HostCapabilities
     let kernelReachable: @Sendable () -> String?
     let metrics: RequestMetrics
+    /// Where guest memory backing files may come from.
+    let memoryPolicy: GuestMemoryPolicy
 
     func getHost(_ input: Operations.getHost.Input) async throws -> Operations.getHost.Output {
         let host = capabilities()

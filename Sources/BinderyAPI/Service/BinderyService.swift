@@ -33,6 +33,8 @@ package final class BinderyService: @unchecked Sendable {
         package var tls: TLSConfiguration?
         /// Role grants from the config file (win over `<data-dir>/pki/roles.json`).
         package var roles = RoleMap()
+        /// Directories guest memory backing files may live beneath (nil: `<data-dir>/memory`).
+        package var memoryDirectories: [String]?
         /// Event loops (nil: one per core).
         package var eventLoops: Int?
 
@@ -79,8 +81,11 @@ package final class BinderyService: @unchecked Sendable {
         let store = try Store(dataDirectory: configuration.dataDirectory)
         let reclaimed = try await store.write { db in try IdempotencyRepository.reclaimAbandoned(in: db) }
         if reclaimed > 0 { log("reclaimed \(reclaimed) Idempotency-Key(s) left in flight by the previous process") }
+        let memoryPolicy = try makeMemoryPolicy()
+        log("guest memory may come from: \(memoryPolicy.directories.joined(separator: ", "))")
         var options = ReconcilerOptions()
         options.sysfsRoot = sysfsRoot
+        options.memoryPolicy = memoryPolicy
         let reconciler = Reconciler(store: store, syscalls: syscalls, options: options, logger: log)
         try await reconciler.start()
         self.reconciler = reconciler
@@ -100,7 +105,7 @@ package final class BinderyService: @unchecked Sendable {
         let metrics = RequestMetrics()
         let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { capabilities }, kernelReachable: {
             syscalls.driverName == "linux" && !FileManager.default.fileExists(atPath: VFIOContainer.path) ? "/dev/vfio/vfio is gone" : nil
-        }, metrics: metrics)
+        }, metrics: metrics, memoryPolicy: memoryPolicy)
         try handler.registerHandlers(on: transport, configuration: .init(dateTranscoder: RFC3339.Transcoder()), middlewares: [MetricsMiddleware(metrics: metrics)])
 
         var http = HTTPServerConfiguration(listen: configuration.listen, tls: tls)
@@ -108,6 +113,21 @@ package final class BinderyService: @unchecked Sendable {
         let server = try HTTPServer(configuration: http, handler: transport, logger: log)
         try server.start()
         self.server = server
+    }
+
+    /// The configured memory directories, or `<data-dir>/memory` (created 0700) by default.
+    private func makeMemoryPolicy() throws -> GuestMemoryPolicy {
+        var directories = configuration.memoryDirectories ?? []
+        if configuration.memoryDirectories == nil {
+            let absolute = URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path + "/memory"
+            try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            directories = [absolute]
+        }
+        do {
+            return try GuestMemoryPolicy(directories: directories)
+        } catch {
+            throw ConfigurationError(reason: error.detail)
+        }
     }
 
     /// SIGTERM/SIGINT stop the service gracefully; SIGHUP reloads certificates.
@@ -123,4 +143,10 @@ package final class BinderyService: @unchecked Sendable {
         } }
         await reconciler?.stop()
     }
+}
+
+/// A setting that cannot work, named with what is wrong.
+package struct ConfigurationError: Error, CustomStringConvertible {
+    let reason: String
+    package var description: String { reason }
 }

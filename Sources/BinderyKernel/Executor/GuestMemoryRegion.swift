@@ -9,12 +9,16 @@ public struct GuestMemoryRegion: Sendable, Equatable {
     public var backingPath: String?
     /// Offset into `backingPath`.
     public var backingOffset: UInt64
+    /// The allowed memory directory `backingPath` lies beneath (see `GuestMemoryPolicy`); the
+    /// file is opened beneath it, never by following the path as given.
+    public var backingDirectory: String?
 
     /// A region from its parts.
-    public init(guestAddress: UInt64, size: UInt64, backingPath: String? = nil, backingOffset: UInt64 = 0) {
+    public init(guestAddress: UInt64, size: UInt64, backingPath: String? = nil, backingOffset: UInt64 = 0, backingDirectory: String? = nil) {
         self.guestAddress = guestAddress
         self.size = size
         self.backingPath = backingPath
         self.backingOffset = backingOffset
+        self.backingDirectory = backingDirectory
     }
 }

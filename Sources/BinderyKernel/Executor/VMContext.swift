@@ -49,7 +49,7 @@ public final class VMContext: @unchecked Sendable {
 
     private func mmap(_ region: GuestMemoryRegion) throws(KernelError) -> UInt64 {
         var fd: Int32 = -1
-        if let path = region.backingPath { fd = try syscalls.openOrThrow(path, flags: O_RDWR) }
+        if let path = region.backingPath { fd = try region.openBacking(path, with: syscalls) }
         defer { if fd >= 0 { _ = syscalls.close(fd) } }
         switch syscalls.mmap(length: Int(region.size), fd: fd, offset: Int64(region.backingOffset)) {
         case let .success(address): return address

@@ -65,6 +65,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
         Glibc.EEXIST: "EEXIST", Glibc.ENODEV: "ENODEV", Glibc.ENOTDIR: "ENOTDIR", Glibc.EISDIR: "EISDIR",
         Glibc.EINVAL: "EINVAL", Glibc.EMFILE: "EMFILE", Glibc.ENOTTY: "ENOTTY", Glibc.ENOSPC: "ENOSPC",
         Glibc.ERANGE: "ERANGE", Glibc.ENOSYS: "ENOSYS", Glibc.EOPNOTSUPP: "EOPNOTSUPP",
-        Glibc.EOVERFLOW: "EOVERFLOW", Glibc.ETIMEDOUT: "ETIMEDOUT",
+        Glibc.EOVERFLOW: "EOVERFLOW", Glibc.ETIMEDOUT: "ETIMEDOUT", Glibc.ELOOP: "ELOOP", Glibc.EXDEV: "EXDEV",
+        Glibc.ENFILE: "ENFILE", Glibc.ENAMETOOLONG: "ENAMETOOLONG",
     ]
 }

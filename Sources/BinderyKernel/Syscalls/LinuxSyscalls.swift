@@ -19,6 +19,10 @@ public final class LinuxSyscalls: Syscalls {
         return fd >= 0 ? fd : -errno
     }
 
+    public func openBeneath(_ directory: String, _ relative: String, flags: Int32) -> Int32 {
+        bindery_open_beneath(directory, relative, flags)
+    }
+
     public func close(_ fd: Int32) -> Int32 {
         Glibc.close(fd) == 0 ? 0 : -errno
     }

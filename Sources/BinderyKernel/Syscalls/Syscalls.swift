@@ -8,6 +8,9 @@ public protocol Syscalls: AnyObject, Sendable {
     var kernelRelease: String { get }
     /// open(2): a file descriptor, or `-errno`.
     func open(_ path: String, flags: Int32) -> Int32
+    /// Opens `relative` strictly beneath `directory`: no symlinks, no leaving it (openat2
+    /// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`). A file descriptor, or `-errno`.
+    func openBeneath(_ directory: String, _ relative: String, flags: Int32) -> Int32
     /// close(2): 0 or `-errno`.
     func close(_ fd: Int32) -> Int32
     /// ioctl(2) with a pointer to a request struct: the result, or `-errno`.

@@ -244,3 +244,4 @@ static inline int bindery_open(const char *path, int flags, unsigned int mode) {
 }
 
 #endif
+#include "CBinderyOpenBeneath.h"

@@ -20,8 +20,15 @@ struct ServeCommand: AsyncParsableCommand {
             Kernel: `auto` drives Linux where /dev/vfio/vfio exists and the simulated kernel \
             elsewhere; the first log line says which.
 
-            Config file keys: dataDir, listen (list), kernel, sysfsRoot, faults, tls {certificate, \
-            key, clientCA, crl}, roles {identity: role}. Roles: admin, operator, auditor, reader.
+            Guest memory: a VM's memory[].backing.path must be a regular (or hugetlbfs) file beneath \
+            one of the memory directories, opened without following symlinks; by default the only \
+            one is <data-dir>/memory (created 0700). Name a hugetlbfs mount with --memory-dir too.
+
+            Config file keys: dataDir, listen (list), kernel, sysfsRoot, faults, memoryDirectories \
+            (list), tls {certificate, key, clientCA, crl}, roles {identity: role}, where an identity \
+            is uri:…, dns:… or cn:… (the certificate field it must come from). Roles: admin, \
+            operator, auditor, reader. Grants in <data-dir>/pki/roles.json apply as soon as the \
+            file changes.
             Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads the TLS files.
             """
     )
@@ -38,6 +45,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-key"), help: "Server private key (PEM). Env: BINDERY_TLS_KEY.") var tlsKey: String?
     @Option(name: .customLong("client-ca"), help: "CA bundle client certificates must chain to (PEM). Env: BINDERY_CLIENT_CA.") var clientCA: String?
     @Option(help: "CRL file checked against client certificates (PEM). Env: BINDERY_CRL.") var crl: String?
+    @Option(name: .customLong("memory-dir"), help: "Directory guest memory files may live beneath, repeatable (default <data-dir>/memory). Env: BINDERY_MEMORY_DIRS (comma-separated).")
+    var memoryDirectories: [String] = []
     @Option(name: .customLong("log-format"), help: "text or json (default text). Env: BINDERY_LOG_FORMAT.") var logFormat: String?
 
     func run() async throws {
@@ -65,6 +74,8 @@ struct ServeCommand: AsyncParsableCommand {
         default: throw ValidationError("--tls-cert, --tls-key and --client-ca go together (or none, for the development PKI)")
         }
         settings.roles = try file.roleGrants()
+        settings.memoryDirectories = !memoryDirectories.isEmpty ? memoryDirectories
+            : environment["BINDERY_MEMORY_DIRS"].map { $0.split(separator: ",").map(String.init) } ?? file.memoryDirectories
         let format = logFormat ?? environment["BINDERY_LOG_FORMAT"] ?? "text"
         guard ["text", "json"].contains(format) else { throw ValidationError("--log-format must be text or json, not \(format)") }
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, json: format == "json") }
@@ -110,6 +121,7 @@ struct ConfigFile: Decodable {
     var kernel: String?
     var sysfsRoot: String?
     var faults: String?
+    var memoryDirectories: [String]?
     var tls: TLS?
     var roles: [String: String]?
 

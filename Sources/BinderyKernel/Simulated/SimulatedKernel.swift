@@ -20,6 +20,7 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     var allocatedPASIDs: [UInt32: Int] = [:]   // host PASID → owning container id
     var lowestPossiblyFreePASID: UInt32 = 1     // no PASID below this is free (keeps allocation O(1) amortized)
     var nextAddress: UInt64 = 0x7f00_0000_0000
+    var processMemory: [UInt64: Int] = [:]      // mmapped address → length, until munmap
     var hidden: Set<String> = []                // devices removed from the inventory (drift)
 
     /// A simulated kernel for `host`.
@@ -121,11 +122,18 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
             let address = nextAddress
             let granule: UInt64 = 2 << 20
             nextAddress += (UInt64(length) + granule - 1) / granule * granule + granule
+            processMemory[address] = length
             return .success(address)
         }
     }
 
-    public func munmap(address: UInt64, length: Int) -> Int32 { 0 }
+    public func munmap(address: UInt64, length: Int) -> Int32 {
+        lock.withLock {
+            guard length > 0, address & Self.pageMask == 0 else { return -Errno.EINVAL.code }
+            processMemory[address] = nil  // like Linux, unmapping what is not mapped succeeds
+            return 0
+        }
+    }
 
     // MARK: - ioctl
 

@@ -63,17 +63,29 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
             switch file {
             case let .container(container): releaseContainer(container)
             case let .group(number):
+                // Device fds hold a reference to the group file: its release (which takes the
+                // group out of its container) waits for the last of them, as on Linux.
                 if let group = groups[number] {
-                    if let container = group.container { detach(group, from: container) }
-                    group.isOpen = false
+                    if group.openDevices > 0 { group.releasePending = true } else { release(group) }
                 }
-            case let .groupDevice(number, _): groups[number]?.openDevices -= 1
+            case let .groupDevice(number, _):
+                if let group = groups[number] {
+                    group.openDevices -= 1
+                    if group.openDevices == 0 && group.releasePending { release(group) }
+                }
             case let .cdev(address): if let device = devices[address] { unbindFromIOMMUFD(device) }
             case let .iommufd(context): releaseIOMMUFD(context)
             case .regular: break
             }
             return 0
         }
+    }
+
+    /// The group file's release: out of its container, and free to be opened again.
+    private func release(_ group: SimGroup) {
+        if let container = group.container { detach(group, from: container) }
+        group.isOpen = false
+        group.releasePending = false
     }
 
     /// What `path` opens, if it exists now.

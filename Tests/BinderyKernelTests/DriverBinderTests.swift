@@ -28,7 +28,9 @@ final class DriverBinderTests: XCTestCase {
         try assertEveryCallRollsBack(ExecutorFlow(
             name: "rebind to vfio-pci",
             mustCall: ["write driver_override", "write unbind", "write drivers_probe", "readlink driver"],
-            run: { f in try DriverBinder(inventory: SysfsInventory(syscalls: f.kernel)).apply(DriverRebindPlan(address: self.address, originalDriver: "idxd")) },
+            run: { f in
+                try DriverBinder(inventory: SysfsInventory(syscalls: f.kernel)).apply(DriverRebindPlan(address: self.address, originalDriver: "idxd"))
+            },
             check: { f in XCTAssertEqual(f.kernel.driver(of: self.address), "vfio-pci") }))
     }
 

@@ -18,7 +18,8 @@ struct VMContextState: Equatable, CustomStringConvertible {
 
     var description: String {
         "devices \(attachedDevices) groups \(groups.keys.sorted()) deviceGroups \(deviceGroups.sorted { $0.key < $1.key }) "
-            + "IOMMU \(isIOMMUSet ? "set" : "unset") type \(iommuType.map(String.init) ?? "none") nesting \(nesting != nil) memory \(mappedMemory.count)"
+            + "IOMMU \(isIOMMUSet ? "set" : "unset") type \(iommuType.map(String.init) ?? "none") "
+            + "nesting \(nesting != nil) memory \(mappedMemory.count)"
     }
 }
 

@@ -90,7 +90,9 @@ extension SimulatedKernel {
             return Snapshot(
                 openFiles: open.map(\.0).sorted(),
                 containers: containers,
-                groups: groups.mapValues { Snapshot.Group(isOpen: $0.isOpen, openDevices: $0.openDevices, inContainer: $0.container != nil) },
+                groups: groups.mapValues {
+                    Snapshot.Group(isOpen: $0.isOpen, openDevices: $0.openDevices, inContainer: $0.container != nil)
+                },
                 devices: devices.mapValues { device in
                     Snapshot.Device(driver: device.driver, driverOverride: device.driverOverride,
                                     boundTables: device.boundTables.mapValues(\.bind), iommufdDeviceID: device.iommufdBinding?.deviceID,

@@ -62,7 +62,8 @@ public enum KernelError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .rebindFailed(device, expected, found):
             return "\(device) should be bound to \(expected) but is bound to \(found ?? "no driver")"
         case let .rollbackIncomplete(error, undo):
-            return "\(error); undoing the attempt also failed (\(undo.map(\.description).joined(separator: "; "))), so the kernel is not as it was before"
+            let undone = undo.map(\.description).joined(separator: "; ")
+            return "\(error); undoing the attempt also failed (\(undone)), so the kernel is not as it was before"
         }
     }
 }

@@ -120,4 +120,39 @@ final class Type1BehaviourTests: XCTestCase {
         XCTAssertEqual(kernel.allocatedPASIDCount, 0)
         XCTAssertEqual(kernel.openFileCount, 0)
     }
+
+    func testTheLastGroupLeavingTearsTheIOMMUDownUntilSetAgain() throws {
+        let container = try VFIOContainer(syscalls: kernel)
+        let group = try VFIOGroup(number: 10, syscalls: kernel)
+        try group.setContainer(container)
+        try container.setIOMMU(VFIO_TYPE1_NESTING_IOMMU)
+        try container.mapDMA(vaddr: 0x7000_0000_0000, iova: 0, size: 0x20_0000)
+        _ = try container.allocatePASID(in: 1...10)
+        try group.unsetContainer()
+        XCTAssertEqual(kernel.snapshot().containers, [.init(groups: [], iommuType: nil, mappings: [], pasids: [])])
+        XCTAssertEqual(kernel.allocatedPASIDCount, 0)
+        // Without an IOMMU the container answers EINVAL, and a group in it opens no device.
+        expect(.EINVAL, call: "VFIO_IOMMU_MAP_DMA") { try container.mapDMA(vaddr: 0x7000_0000_0000, iova: 0, size: 0x20_0000) }
+        try group.setContainer(container)
+        expect(.EINVAL, call: "VFIO_GROUP_GET_DEVICE_FD") { _ = try group.openDevice("0000:3b:00.0") }
+        try container.setIOMMU(VFIO_TYPE1v2_IOMMU)
+        XCTAssertTrue(try container.info().capabilities.contains(.dmaAvailable(65535)), "the old mappings are gone")
+        _ = try group.openDevice("0000:3b:00.0")
+    }
+
+    func testClosingAGroupWithADeviceOpenWaitsForTheDevice() throws {
+        let container = try VFIOContainer(syscalls: kernel)
+        let group = try VFIOGroup(number: 10, syscalls: kernel)
+        try group.setContainer(container)
+        try container.setIOMMU(VFIO_TYPE1v2_IOMMU)
+        let device = try group.openDevice("0000:3b:00.0")
+        group.close()
+        XCTAssertEqual(kernel.snapshot().groups[10], .init(isOpen: true, openDevices: 1, inContainer: true),
+                       "device fds hold the group file")
+        expect(.EBUSY, call: "open") { _ = try VFIOGroup(number: 10, syscalls: self.kernel) }
+        device.close()
+        XCTAssertEqual(kernel.snapshot().groups[10], .init(isOpen: false, openDevices: 0, inContainer: false))
+        XCTAssertNil(kernel.snapshot().containers.first?.iommuType)
+        _ = try VFIOGroup(number: 10, syscalls: kernel)
+    }
 }

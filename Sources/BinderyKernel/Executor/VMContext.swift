@@ -3,7 +3,9 @@ import Glibc
 
 /// One VM's IOMMU context on a type1 container: its guest memory (mmapped and DMA-mapped once
 /// the first group is attached), its devices, and — where the host advertises nesting — its
-/// PASIDs and bound guest page tables. Closing it releases everything in the kernel.
+/// PASIDs and bound guest page tables. Every flow that fails leaves the kernel and this context
+/// as they were before the attempt, so a retry succeeds once the fault is gone. Closing it
+/// releases everything in the kernel.
 public final class VMContext: @unchecked Sendable {
     /// The kernel boundary.
     public let syscalls: any Syscalls
@@ -14,18 +16,25 @@ public final class VMContext: @unchecked Sendable {
     /// Guest memory regions.
     public let memory: [GuestMemoryRegion]
     /// The nesting capability the container reported (nil: none, or no device attached yet).
-    public private(set) var nesting: NestingInfo?
+    public internal(set) var nesting: NestingInfo?
 
-    private var mapped: [(region: GuestMemoryRegion, vaddr: UInt64)] = []
-    private var groups: [Int: VFIOGroup] = [:]
-    private var devices: [String: VFIODevice] = [:]
+    /// Guest memory mapped into this process, with its address here.
+    var mapped: [(region: GuestMemoryRegion, vaddr: UInt64)] = []
+    /// Open groups, each in the container.
+    var groups: [Int: VFIOGroup] = [:]
+    /// Open device fds.
+    var devices: [String: VFIODevice] = [:]
     /// Each attached device's group, remembered at attach: a device that vanished from sysfs
-    /// must still be detachable.
-    private var deviceGroups: [String: Int] = [:]
-    private var isIOMMUSet = false
+    /// must still be detachable. An entry without a device fd is a detach that closed the
+    /// device but could not take its group out of the container; detaching again finishes it.
+    var deviceGroups: [String: Int] = [:]
+    /// The container's IOMMU is set and guest memory DMA-mapped. Type1 tears the IOMMU down
+    /// when the last group leaves the container, so outside a flow this is `!groups.isEmpty`.
+    var isIOMMUSet = false
 
     /// Opens a container for a VM and maps its memory into this process (DMA mapping waits
-    /// for the first device: type1 needs a group before `SET_IOMMU`).
+    /// for the first device: type1 needs a group before `SET_IOMMU`). On failure, unmaps what
+    /// it mapped and closes the container.
     public init(syscalls: any Syscalls, inventory: SysfsInventory, memory: [GuestMemoryRegion]) throws(KernelError) {
         self.syscalls = syscalls
         self.inventory = inventory
@@ -57,113 +66,12 @@ public final class VMContext: @unchecked Sendable {
         }
     }
 
-    /// Attaches `address`: opens its group (refusing a group with members on other drivers,
-    /// naming them), joins the container, sets the IOMMU and maps guest memory on the first
-    /// group, and opens the device.
-    public func attach(_ address: String) throws(KernelError) {
-        if devices[address] != nil { return }
-        let device = try inventory.device(address)
-        guard let number = device.iommuGroup else {
-            throw .unsupported(capability: "IOMMU group", detail: "\(address) has no IOMMU group")
-        }
-        if groups[number] == nil {
-            let members = try inventory.members(ofGroup: number).map { (member) throws(KernelError) -> (String, String?) in
-                (member, try inventory.driver(of: member))
-            }
-            let inTheWay = members.filter { $0.1 != nil && $0.1 != "vfio-pci" }.map(\.0)
-            guard inTheWay.isEmpty else { throw .groupNotViable(group: number, devicesInTheWay: inTheWay) }
-            let group = try VFIOGroup(number: number, syscalls: syscalls)
-            do throws(KernelError) {
-                guard try group.status().isViable else { throw .groupNotViable(group: number, devicesInTheWay: []) }
-                try group.setContainer(container)
-                groups[number] = group
-                if !isIOMMUSet { try setUpIOMMU() }
-            } catch {
-                if groups[number] != nil { try? group.unsetContainer() }
-                groups[number] = nil
-                group.close()
-                throw error
-            }
-        }
-        devices[address] = try groups[number]!.openDevice(address)
-        deviceGroups[address] = number
-    }
-
-    /// SET_IOMMU (nesting when the kernel accepts it, else type1v2), GET_INFO, then MAP_DMA.
-    private func setUpIOMMU() throws(KernelError) {
-        var nestingAccepted = false
-        if try container.checkExtension(VFIO_TYPE1_NESTING_IOMMU) {
-            // CHECK_EXTENSION says 1 even without nesting hardware; SET_IOMMU answers EINVAL then.
-            do throws(KernelError) {
-                try container.setIOMMU(VFIO_TYPE1_NESTING_IOMMU)
-                nestingAccepted = true
-            } catch where error.errno == .EINVAL {}
-        }
-        if !nestingAccepted { try container.setIOMMU(VFIO_TYPE1v2_IOMMU) }
-        isIOMMUSet = true
-        nesting = try container.info().nesting
-        for (region, vaddr) in mapped {
-            try container.mapDMA(vaddr: vaddr, iova: region.guestAddress, size: region.size)
-        }
-    }
-
-    /// Detaches `address`; the last device of a group takes the group out of the container.
-    public func detach(_ address: String) throws(KernelError) {
-        guard let device = devices.removeValue(forKey: address) else { return }
-        device.close()
-        guard let number = deviceGroups.removeValue(forKey: address), let group = groups[number] else { return }
-        let stillOpen = deviceGroups.values.contains(number)
-        if !stillOpen {
-            try group.unsetContainer()
-            group.close()
-            groups[number] = nil
-            if groups.isEmpty {
-                isIOMMUSet = false  // the kernel resets the container's IOMMU with its last group
-                nesting = nil
-            }
-        }
-    }
-
-    /// Requires the nesting ABI on this container, or says why not (terminal).
-    private func requireNesting() throws(KernelError) -> NestingInfo {
-        guard isIOMMUSet else {
-            throw .unsupported(capability: "guest page-table binding", detail: "no device is attached to the VM's container yet")
-        }
-        guard let nesting, nesting.canBindPageTables else {
-            throw .unsupported(capability: "guest page-table binding",
-                               detail: "VFIO_IOMMU_GET_INFO on this container advertises no nesting capability")
-        }
-        return nesting
-    }
-
-    /// Allocates a host PASID within the host's width (or `range`).
-    public func allocatePASID(in range: ClosedRange<UInt32>? = nil) throws(KernelError) -> UInt32 {
-        let nesting = try requireNesting()
-        return try container.allocatePASID(in: range ?? 1...UInt32((1 << Int(nesting.pasidBits)) - 1))
-    }
-
-    /// Frees a host PASID.
-    public func freePASID(_ pasid: UInt32) throws(KernelError) {
-        _ = try requireNesting()
-        try container.freePASIDs(in: pasid...pasid)
-    }
-
-    /// Binds a guest page table (after checking the container advertised nesting).
-    public func bind(_ bind: GuestPageTableBind) throws(KernelError) {
-        _ = try requireNesting()
-        try container.bindPageTable(bind)
-    }
-
-    /// Unbinds a guest page table.
-    public func unbind(_ bind: GuestPageTableBind) throws(KernelError) {
-        _ = try requireNesting()
-        try container.unbindPageTable(bind)
-    }
-
-    /// Replaces the table bound to `old.hostPASID` with `new` (the guest switched tables).
-    public func rebind(from old: GuestPageTableBind, to new: GuestPageTableBind) throws(KernelError) {
-        try unbind(old)
-        try bind(new)
+    /// Forgets the container's IOMMU after its last group left: the kernel tore it down
+    /// (mappings, PASIDs, bindings), and the next group must set it up again.
+    func forgetIOMMU() {
+        isIOMMUSet = false
+        nesting = nil
+        container.iommuType = nil
     }
 
     /// Releases devices, groups, the container (the kernel drops mappings and bindings) and guest memory.
@@ -176,7 +84,6 @@ public final class VMContext: @unchecked Sendable {
         container.close()
         for (region, vaddr) in mapped { _ = syscalls.munmap(address: vaddr, length: Int(region.size)) }
         mapped.removeAll()
-        isIOMMUSet = false
-        nesting = nil
+        forgetIOMMU()
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 
 /// Faults the simulated kernel injects: make call X return errno Y at a rate, after N
 /// successes, N times, always, or by a script of outcomes. Calls are named as in errors:
-/// an ioctl (`VFIO_IOMMU_NESTING_OP`), `open`, `mmap`, or a sysfs write (`write drivers_probe`).
+/// an ioctl (`VFIO_IOMMU_NESTING_OP`), `open`, `mmap`, or a sysfs access by operation and
+/// file name (`write drivers_probe`, `read config`, `readlink driver`, `list devices`).
 public final class FaultPlan: @unchecked Sendable {
     /// When a rule fires.
     public enum Trigger: Sendable, Equatable {
@@ -40,6 +41,7 @@ public final class FaultPlan: @unchecked Sendable {
     private var seen: [Int] = []
     private var random: UInt64
     private var injectedCounts: [String: Int] = [:]
+    private var recorded: [String]?
 
     /// A plan of `rules`; `seed` makes `.rate` rules repeatable.
     public init(_ rules: [Rule] = [], seed: UInt64 = 0x5eed) {
@@ -104,12 +106,27 @@ public final class FaultPlan: @unchecked Sendable {
         }
     }
 
+    /// Starts recording every call the kernel asks this plan about, i.e. every call a rule
+    /// can fail (ioctls, open, mmap, sysfs reads and writes).
+    public func startRecording() {
+        lock.withLock { recorded = [] }
+    }
+
+    /// Stops recording and returns the calls seen since `startRecording`, in order.
+    public func stopRecording() -> [String] {
+        lock.withLock {
+            defer { recorded = nil }
+            return recorded ?? []
+        }
+    }
+
     /// How many faults were injected, by call.
     public var injected: [String: Int] { lock.withLock { injectedCounts } }
 
     /// The errno to fail `call` with now, if a rule says so. Counts the call.
     func fault(for call: String) -> Errno? {
         lock.withLock {
+            recorded?.append(call)
             for index in rules.indices where rules[index].call == call || rules[index].call == "*" {
                 let count = seen[index]
                 seen[index] += 1

@@ -13,8 +13,14 @@ extension SimulatedKernel {
         return (device, parts[1])
     }
 
+    /// The name a fault plan gives a sysfs access: the operation and the file's name.
+    private func faultName(_ operation: String, _ path: String) -> String {
+        "\(operation) \(path.split(separator: "/").last.map(String.init) ?? path)"
+    }
+
     public func readFile(_ path: String) -> Result<[UInt8], Errno> {
-        lock.withLock {
+        if let errno = faults.fault(for: faultName("read", path)) { return .failure(errno) }
+        return lock.withLock {
             guard let (device, file) = deviceFile(path) else { return .failure(.ENOENT) }
             func text(_ value: String) -> Result<[UInt8], Errno> { .success(Array((value + "\n").utf8)) }
             func hex(_ value: UInt32, _ digits: Int) -> String {
@@ -34,8 +40,7 @@ extension SimulatedKernel {
     }
 
     public func writeFile(_ path: String, _ text: String) -> Result<Void, Errno> {
-        let leaf = path.split(separator: "/").last.map(String.init) ?? path
-        if let errno = faults.fault(for: "write \(leaf)") { return .failure(errno) }
+        if let errno = faults.fault(for: faultName("write", path)) { return .failure(errno) }
         let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
         return lock.withLock {
             if path == Self.probePath {
@@ -63,7 +68,8 @@ extension SimulatedKernel {
     }
 
     public func listDirectory(_ path: String) -> Result<[String], Errno> {
-        lock.withLock {
+        if let errno = faults.fault(for: faultName("list", path)) { return .failure(errno) }
+        return lock.withLock {
             if path == Self.devicesDirectory { return .success(devices.keys.filter { !hidden.contains($0) }.sorted()) }
             if let (device, file) = deviceFile(path), file == "vfio-dev" {
                 guard host.iommufd, device.driver == "vfio-pci",
@@ -80,7 +86,8 @@ extension SimulatedKernel {
     }
 
     public func readLink(_ path: String) -> Result<String, Errno> {
-        lock.withLock {
+        if let errno = faults.fault(for: faultName("readlink", path)) { return .failure(errno) }
+        return lock.withLock {
             guard let (device, file) = deviceFile(path) else { return .failure(.ENOENT) }
             switch file {
             case "iommu_group": return .success("../../../../kernel/iommu_groups/\(device.spec.group)")

@@ -20,6 +20,7 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     var allocatedPASIDs: [UInt32: Int] = [:]   // host PASID → owning container id
     var lowestPossiblyFreePASID: UInt32 = 1     // no PASID below this is free (keeps allocation O(1) amortized)
     var nextAddress: UInt64 = 0x7f00_0000_0000
+    var processMemory: [UInt64: Int] = [:]      // mmapped address → length, until munmap
     var hidden: Set<String> = []                // devices removed from the inventory (drift)
 
     /// A simulated kernel for `host`.
@@ -62,17 +63,29 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
             switch file {
             case let .container(container): releaseContainer(container)
             case let .group(number):
+                // Device fds hold a reference to the group file: its release (which takes the
+                // group out of its container) waits for the last of them, as on Linux.
                 if let group = groups[number] {
-                    if let container = group.container { detach(group, from: container) }
-                    group.isOpen = false
+                    if group.openDevices > 0 { group.releasePending = true } else { release(group) }
                 }
-            case let .groupDevice(number, _): groups[number]?.openDevices -= 1
+            case let .groupDevice(number, _):
+                if let group = groups[number] {
+                    group.openDevices -= 1
+                    if group.openDevices == 0 && group.releasePending { release(group) }
+                }
             case let .cdev(address): if let device = devices[address] { unbindFromIOMMUFD(device) }
             case let .iommufd(context): releaseIOMMUFD(context)
             case .regular: break
             }
             return 0
         }
+    }
+
+    /// The group file's release: out of its container, and free to be opened again.
+    private func release(_ group: SimGroup) {
+        if let container = group.container { detach(group, from: container) }
+        group.isOpen = false
+        group.releasePending = false
     }
 
     /// What `path` opens, if it exists now.
@@ -121,11 +134,18 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
             let address = nextAddress
             let granule: UInt64 = 2 << 20
             nextAddress += (UInt64(length) + granule - 1) / granule * granule + granule
+            processMemory[address] = length
             return .success(address)
         }
     }
 
-    public func munmap(address: UInt64, length: Int) -> Int32 { 0 }
+    public func munmap(address: UInt64, length: Int) -> Int32 {
+        lock.withLock {
+            guard length > 0, address & Self.pageMask == 0 else { return -Errno.EINVAL.code }
+            processMemory[address] = nil  // like Linux, unmapping what is not mapped succeeds
+            return 0
+        }
+    }
 
     // MARK: - ioctl
 

@@ -25,6 +25,8 @@ final class SimGroup {
     var isOpen = false
     var container: SimContainer?
     var openDevices = 0
+    /// The group fd was closed while device fds were open: released when the last one closes.
+    var releasePending = false
     init(number: Int) { self.number = number }
 }
 

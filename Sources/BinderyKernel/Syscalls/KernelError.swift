@@ -16,11 +16,15 @@ public enum KernelError: Error, Equatable, Sendable, CustomStringConvertible {
     case groupNotViable(group: Int, devicesInTheWay: [String])
     /// Managed rebinding left the device on the wrong driver (after trying to restore it).
     case rebindFailed(device: String, expected: String, found: String?)
+    /// A flow failed with `error` and undoing what it had done also failed: the kernel is not
+    /// as it was before the attempt. `undo` lists each undo step's failure, in the order tried.
+    indirect case rollbackIncomplete(error: KernelError, undo: [KernelError])
 
     /// The errno, when the failure carries one.
     public var errno: Errno? {
         switch self {
         case let .ioctl(_, errno, _), let .open(_, errno), let .mmap(errno, _), let .file(_, _, errno): return errno
+        case let .rollbackIncomplete(error, _): return error.errno
         default: return nil
         }
     }
@@ -35,6 +39,7 @@ public enum KernelError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupported: return "capability"
         case .groupNotViable: return "VFIO_GROUP_GET_STATUS"
         case .rebindFailed: return "drivers_probe"
+        case let .rollbackIncomplete(error, _): return error.call
         }
     }
 
@@ -56,6 +61,9 @@ public enum KernelError: Error, Equatable, Sendable, CustomStringConvertible {
             return "IOMMU group \(group) is not viable: \(devices.joined(separator: ", ")) bound to other drivers"
         case let .rebindFailed(device, expected, found):
             return "\(device) should be bound to \(expected) but is bound to \(found ?? "no driver")"
+        case let .rollbackIncomplete(error, undo):
+            let undone = undo.map(\.description).joined(separator: "; ")
+            return "\(error); undoing the attempt also failed (\(undone)), so the kernel is not as it was before"
         }
     }
 }

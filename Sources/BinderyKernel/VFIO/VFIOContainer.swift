@@ -9,7 +9,7 @@ public final class VFIOContainer: @unchecked Sendable {
     /// The container's file descriptor (-1 once closed).
     public private(set) var fd: Int32
     /// The IOMMU type set with `setIOMMU`, if any.
-    public private(set) var iommuType: Int32?
+    public internal(set) var iommuType: Int32?
 
     /// The path of the container device.
     public static let path = "/dev/vfio/vfio"

@@ -52,10 +52,18 @@ extension Reconciler {
         do {
             var originalDriver = device.originalDriver
             if device.isManaged {
-                let before = try kernel.binder.bindToVFIO(address)
-                // "" records "no driver": nil would read as "never recorded" and the device
-                // would stay on vfio-pci after release (found on a real kernel, #7).
-                if originalDriver == nil, before != "vfio-pci" { originalDriver = before ?? "" }
+                // The original driver is durable before sysfs changes: a crash or a failure in
+                // the middle of the rebind can no longer lose it. "" records "no driver": nil
+                // would read as "never recorded" and the device would stay on vfio-pci after
+                // release (found on a real kernel, #7). The first recorded driver is the one that counts.
+                let plan = try kernel.binder.plan(address)
+                if originalDriver == nil, plan.takesTheDevice {
+                    let driver = plan.originalDriver ?? ""
+                    try await store.write { db in try DeviceRepository.recordOriginalDriver(address, driver, in: db) }
+                    originalDriver = driver
+                }
+                let recorded = originalDriver.map { $0.isEmpty ? nil : $0 } ?? plan.originalDriver
+                try kernel.binder.apply(DriverRebindPlan(address: address, originalDriver: recorded))
             }
             try kernel.withVM(vmID) { try context.attach(address) }
             kernel.setAttachment(vmID, of: address)

@@ -259,6 +259,28 @@ final class ReconcilerTests: XCTestCase {
         await reconciler.stop()
     }
 
+    func testAManagedDevicesOriginalDriverIsRecordedBeforeSysfsChangesEvenWhenTheRebindFails() async throws {
+        // drivers_probe fails three times: the first attempt fails and so does giving the device back,
+        // leaving it with no driver, as a crash between unbind and probe would. The retry must not
+        // take "no driver" for the original.
+        let kernel = SimulatedKernel(faults: try FaultPlan(parsing: "write drivers_probe=EIO@times:3"))
+        let reconciler = try await makeReconciler(kernel)
+        let (vmID, _) = try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3d:00.0", managed: true, bindings: 0)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        let device = try await reconciler.store.read { db in try DeviceRepository.fetch("0000:3d:00.0", in: db)! }
+        XCTAssertEqual(device.originalDriver, "idxd", "recorded before the first sysfs write, kept across the failed attempts")
+        XCTAssertEqual(device.phase, "Attached", "converged once the fault was lifted")
+        XCTAssertEqual(kernel.driver(of: "0000:3d:00.0"), "vfio-pci")
+        let admin = self.admin
+        _ = try await reconciler.store.write { db in try DeviceRepository.assign("0000:3d:00.0", to: nil, managed: true, actor: admin, in: db) }
+        reconciler.wake(.device("0000:3d:00.0"))
+        await reconciler.waitUntilIdle()
+        XCTAssertEqual(kernel.driver(of: "0000:3d:00.0"), "idxd", "given back to the driver it had before Bindery first took it")
+        _ = vmID
+        await reconciler.stop()
+    }
+
     func testVanishedDeviceGoesDegradedAndRecovers() async throws {
         let kernel = SimulatedKernel()
         let reconciler = try await makeReconciler(kernel)

@@ -42,6 +42,13 @@ public enum DeviceRepository {
         return after
     }
 
+    /// Records the driver a managed device had before Bindery first took it ("" for none),
+    /// unless one is recorded already: the first record is the one to give the device back to.
+    public static func recordOriginalDriver(_ address: String, _ driver: String, in db: Database) throws {
+        try db.execute(sql: "UPDATE devices SET original_driver = ? WHERE address = ? AND original_driver IS NULL",
+                       arguments: [driver, address])
+    }
+
     /// Records what the reconciler observed.
     public static func updateStatus(_ address: String, phase: String, conditions: [Condition], observedGeneration: Int,
                                     originalDriver: String?? = nil, in db: Database) throws {

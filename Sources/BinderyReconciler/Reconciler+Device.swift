@@ -46,6 +46,14 @@ extension Reconciler {
             queue.add(.vm(vmID))
             return
         }
+        // The policy again, live, right before sysfs or the kernel is touched: the host may have
+        // started using the device since it was assigned.
+        if let current = try? kernel.inventory.device(address),
+           let refusal = options.devicePolicy.refusal(for: current, hostUse: kernel.inventory.hostUse(of: address)) {
+            try await setStatus(device, phase: "Failed", Condition(type: "Attached", status: false, reason: "DevicePolicy",
+                                                                  message: "terminal: \(refusal)"))
+            return
+        }
         let intent = try await store.write { db in
             try OperationsJournal.begin(resourceType: "device", resourceID: address, action: "attach", generation: device.meta.generation, in: db)
         }

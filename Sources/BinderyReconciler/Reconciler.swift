@@ -78,7 +78,10 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Reads the inventory into the store and queues every live resource.
     public func resync() async throws {
-        let snapshots = try kernel.inventory.devices().map(DeviceSnapshot.init)
+        let inventory = kernel.inventory, policy = options.devicePolicy
+        let snapshots = try inventory.devices().map { device in
+            DeviceSnapshot(device, refusal: policy.refusal(for: device, hostUse: inventory.hostUse(of: device.address)))
+        }
         let keys = try await store.write { db -> [ResourceKey] in
             try DeviceRepository.syncInventory(snapshots, in: db)
             let vms = try VMRepository.liveIDs(in: db).map(ResourceKey.vm)
@@ -127,11 +130,12 @@ public final class Reconciler: @unchecked Sendable {
 }
 
 extension DeviceSnapshot {
-    /// The store's copy of a sysfs device.
-    init(_ device: PCIDevice) {
+    /// The store's copy of a sysfs device, with the device policy's verdict.
+    init(_ device: PCIDevice, refusal: DevicePolicy.Refusal? = nil) {
         self.init(address: device.address, vendorID: Int(device.vendorID), deviceID: Int(device.deviceID),
                   classCode: Int(device.classCode), iommuGroup: device.iommuGroup, driver: device.driver, numaNode: device.numaNode,
                   pasidSupported: device.capabilities.pasidSupported, pasidWidth: device.capabilities.pasidWidth,
-                  atsSupported: device.capabilities.atsSupported, priSupported: device.capabilities.priSupported)
+                  atsSupported: device.capabilities.atsSupported, priSupported: device.capabilities.priSupported,
+                  refusalRule: refusal?.rule, refusalReason: refusal?.reason)
     }
 }

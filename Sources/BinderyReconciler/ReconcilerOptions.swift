@@ -14,6 +14,8 @@ public struct ReconcilerOptions: Sendable {
     public var backoffCap: Double = 30
     /// Where sysfs is.
     public var sysfsRoot = "/sys"
+    /// Which devices may be assigned (and rebound for it).
+    public var devicePolicy = DevicePolicy()
     /// Where guest memory backing files may live (none: only anonymous memory).
     public var memoryPolicy = try! GuestMemoryPolicy(directories: [])
 

@@ -80,3 +80,27 @@ final class HostileInputEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertTrue(wrongMethod.headers.contains("Allow: GET, HEAD"), wrongMethod.headers)
     }
 }
+
+/// The device policy over the API: visible per device, applied on assignment.
+final class DevicePolicyEndToEndTests: EndToEndTestCase, @unchecked Sendable {
+    func testTheHostsOwnDevicesAreVisibleAsUnassignableAndRefused() throws {
+        try startServer()
+        let items = try json(try curl("/v1/devices").body)["items"] as? [[String: Any]] ?? []
+        let byAddress = Dictionary(uniqueKeysWithValues: items.map { ($0["address"] as! String, $0) })
+        XCTAssertEqual(byAddress["0000:01:00.0"]?["assignable"] as? Bool, false)
+        XCTAssertEqual((byAddress["0000:01:00.0"]?["notAssignable"] as? [String: Any])?["rule"] as? String, "in-use")
+        XCTAssertEqual((byAddress["0000:02:00.0"]?["notAssignable"] as? [String: Any])?["rule"] as? String, "in-use")
+        XCTAssertEqual(byAddress["0000:3b:00.0"]?["assignable"] as? Bool, true)
+        let assignable = try json(try curl("/v1/devices?assignable=true").body)["items"] as? [[String: Any]] ?? []
+        XCTAssertFalse(assignable.contains { ["0000:01:00.0", "0000:02:00.0"].contains($0["address"] as? String) })
+
+        let vm = try json(try curl("/v1/vms", method: "POST", body: #"{"name":"greedy"}"#).body)["id"] as! String
+        for address in ["0000:01:00.0", "0000:02:00.0"] {
+            let refused = try curl("/v1/vms/\(vm)/devices/\(address)", method: "PUT", body: #"{"managed":true}"#)
+            XCTAssertEqual(refused.status, 422, refused.body)
+            XCTAssertEqual(try json(refused.body)["type"] as? String, "https://bindery.dev/problems/device-policy")
+            XCTAssertTrue(refused.body.contains("in-use"), refused.body)
+        }
+        XCTAssertEqual(try curl("/v1/vms/\(vm)/devices/0000:3b:00.0", method: "PUT", body: "{}").status, 202)
+    }
+}

@@ -8,7 +8,7 @@ extension APIHandler {
             (query.iommuGroup.map { device.snapshot.iommuGroup == $0 } ?? true)
                 && (query.vm.map { device.vmID == $0 } ?? true)
                 && (query.driver.map { device.snapshot.driver == $0 } ?? true)
-                && (query.assignable.map { $0 == (device.isPresent && device.snapshot.iommuGroup != nil && device.vmID == nil) } ?? true)
+                && (query.assignable.map { $0 == (device.isPresent && device.snapshot.refusalRule == nil && device.vmID == nil) } ?? true)
         }
         return .ok(.init(body: .json(.init(items: devices.map(Representation.device)))))
     }
@@ -33,6 +33,12 @@ extension APIHandler {
             guard let device = try DeviceRepository.fetch(address, in: db) else { throw APIError.missing("device", address) }
             if let owner = device.vmID, owner != vmID {
                 throw APIError.conflict("device-assigned", "\(address) is assigned to \(owner)")
+            }
+            if let rule = device.snapshot.refusalRule {
+                var refusal = APIError(status: 422, type: "device-policy",
+                                       detail: "the device policy refuses \(address) (\(rule)): \(device.snapshot.refusalReason ?? rule)")
+                refusal.fields = [("/path/address", "\(rule): \(device.snapshot.refusalReason ?? rule)")]
+                throw refusal
             }
             guard let group = device.snapshot.iommuGroup else {
                 var validation = Validation()

@@ -39,10 +39,15 @@ enum Representation {
             return "0x" + String(repeating: "0", count: max(0, digits - raw.count)) + raw
         }
         return Components.Schemas.Device(
-            address: s.address, vendorId: hex4(s.vendorID, 4), deviceId: hex4(s.deviceID, 4), classCode: hex4(s.classCode, 6),
+            address: s.address, assignable: s.refusalRule == nil,
+            notAssignable: s.refusalRule.flatMap { rule in
+                Components.Schemas.Device.notAssignablePayload.rulePayload(rawValue: rule).map { .init(rule: $0, reason: s.refusalReason ?? rule) }
+            },
+            vendorId: hex4(s.vendorID, 4), deviceId: hex4(s.deviceID, 4), classCode: hex4(s.classCode, 6),
             iommuGroup: s.iommuGroup, driver: s.driver, numaNode: s.numaNode, present: record.isPresent,
             pasid: .init(supported: s.pasidSupported, width: s.pasidWidth), ats: s.atsSupported, pri: s.priSupported,
-            vm: record.vmID, managed: record.isManaged, generation: Int64(record.meta.generation),
+            vm: record.vmID, managed: record.isManaged,
+            generation: Int64(record.meta.generation),
             resourceVersion: Int64(record.meta.resourceVersion),
             status: status(phase: record.phase, observedGeneration: record.observedGeneration, conditions: record.conditions))
     }

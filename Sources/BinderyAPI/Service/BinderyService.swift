@@ -35,6 +35,8 @@ package final class BinderyService: @unchecked Sendable {
         package var roles = RoleMap()
         /// Directories guest memory backing files may live beneath (nil: `<data-dir>/memory`).
         package var memoryDirectories: [String]?
+        /// The device policy's allow list (empty: every device not of a host class and not in use).
+        package var allowedDevices: [String] = []
         /// Event loops (nil: one per core).
         package var eventLoops: Int?
 
@@ -86,6 +88,14 @@ package final class BinderyService: @unchecked Sendable {
         var options = ReconcilerOptions()
         options.sysfsRoot = sysfsRoot
         options.memoryPolicy = memoryPolicy
+        do {
+            options.devicePolicy = try DevicePolicy(parsing: configuration.allowedDevices)
+        } catch {
+            throw ConfigurationError(reason: error.description)
+        }
+        log(configuration.allowedDevices.isEmpty
+            ? "device policy: every device except storage, display and bridge classes and devices the host uses"
+            : "device policy: only \(configuration.allowedDevices.joined(separator: ", ")), never devices the host uses")
         let reconciler = Reconciler(store: store, syscalls: syscalls, options: options, logger: log)
         try await reconciler.start()
         self.reconciler = reconciler

@@ -24,11 +24,17 @@ public struct SimulatedHost: Sendable, Equatable, Codable {
         public var ats: Bool
         /// PRI capability.
         public var pri: Bool
+        /// Network interfaces its native driver brings up (`net/<if>/operstate` reads `up`).
+        public var upInterfaces: [String]
+        /// NVMe controller and namespaces its native driver exposes (`nvme/nvme0/nvme0n1`).
+        public var nvmeNamespaces: [String]
 
         /// A device from its parts.
         public init(address: String, vendorID: UInt16 = 0x8086, deviceID: UInt16 = 0x0b25, classCode: UInt32 = 0x088000,
                     group: Int, driver: String?, nativeDriver: String? = nil, numaNode: Int = 0,
-                    pasidWidth: Int = 20, ats: Bool = true, pri: Bool = true) {
+                    pasidWidth: Int = 20, ats: Bool = true, pri: Bool = true, upInterfaces: [String] = [], nvmeNamespaces: [String] = []) {
+            self.upInterfaces = upInterfaces
+            self.nvmeNamespaces = nvmeNamespaces
             self.address = address
             self.vendorID = vendorID
             self.deviceID = deviceID
@@ -64,8 +70,14 @@ public struct SimulatedHost: Sendable, Equatable, Codable {
     public init(devices: [Device]) { self.devices = devices }
 
     /// The default host: four PASID-capable devices (20-bit PASIDs) in their own groups,
-    /// one group with two devices, and one device without PASID. Two start on vfio-pci.
+    /// one group with two devices, and one device without PASID. Two start on vfio-pci. And the
+    /// host's own devices, which the default device policy refuses: the NVMe boot controller
+    /// (storage class, namespace nvme0n1) and the management NIC (interface eno1 up).
     public static let standard = SimulatedHost(devices: [
+        Device(address: "0000:01:00.0", vendorID: 0x144d, deviceID: 0xa80a, classCode: 0x010802, group: 1, driver: "nvme",
+               numaNode: 0, pasidWidth: 0, ats: false, pri: false, nvmeNamespaces: ["nvme0n1"]),
+        Device(address: "0000:02:00.0", vendorID: 0x8086, deviceID: 0x1533, classCode: 0x020000, group: 2, driver: "igb",
+               numaNode: 0, pasidWidth: 0, ats: false, pri: false, upInterfaces: ["eno1"]),
         Device(address: "0000:3b:00.0", group: 10, driver: "vfio-pci", nativeDriver: "idxd", numaNode: 0),
         Device(address: "0000:3c:00.0", group: 11, driver: "vfio-pci", nativeDriver: "idxd", numaNode: 0),
         Device(address: "0000:3d:00.0", group: 12, driver: "idxd", numaNode: 1),

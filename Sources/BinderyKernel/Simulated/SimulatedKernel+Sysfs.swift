@@ -34,7 +34,14 @@ extension SimulatedKernel {
             case "numa_node": return text(String(device.spec.numaNode))
             case "config": return .success(device.config)
             case "driver_override": return text(device.driverOverride ?? "(null)")
-            default: return .failure(.ENOENT)
+            default:
+                // The host's own use of the device exists only while its native driver has it.
+                let parts = file.split(separator: "/")
+                if parts.count == 3, parts[0] == "net", parts[2] == "operstate", device.driver == device.spec.nativeDriver,
+                   device.spec.upInterfaces.contains(String(parts[1])) {
+                    return text("up")
+                }
+                return .failure(.ENOENT)
             }
         }
     }
@@ -71,6 +78,9 @@ extension SimulatedKernel {
         if let errno = faults.fault(for: faultName("list", path)) { return .failure(errno) }
         return lock.withLock {
             if path == Self.devicesDirectory { return .success(devices.keys.filter { !hidden.contains($0) }.sorted()) }
+            if let (device, file) = deviceFile(path), let entries = Self.hostUseDirectory(device, file) {
+                return entries.isEmpty ? .failure(.ENOENT) : .success(entries)
+            }
             if let (device, file) = deviceFile(path), file == "vfio-dev" {
                 guard host.iommufd, device.driver == "vfio-pci",
                       let index = host.devices.firstIndex(where: { $0.address == device.spec.address }) else { return .failure(.ENOENT) }
@@ -82,6 +92,19 @@ extension SimulatedKernel {
                 return members.isEmpty ? .failure(.ENOENT) : .success(members)
             }
             return .failure(.ENOENT)
+        }
+    }
+
+    /// `net`, `nvme` and `nvme/<ctrl>` of a device whose native driver has it; nil for other files.
+    private static func hostUseDirectory(_ device: SimDevice, _ file: String) -> [String]? {
+        let active = device.driver != nil && device.driver == device.spec.nativeDriver
+        switch file {
+        case "net": return active ? device.spec.upInterfaces : []
+        case "nvme": return active ? Array(Set(device.spec.nvmeNamespaces.compactMap { namespace in namespace.lastIndex(of: "n").map { String(namespace[..<$0]) } })).sorted() : []
+        case let name where name.hasPrefix("nvme/"):
+            let controller = String(name.dropFirst("nvme/".count))
+            return active ? device.spec.nvmeNamespaces.filter { $0.hasPrefix(controller + "n") } : []
+        default: return nil
         }
     }
 

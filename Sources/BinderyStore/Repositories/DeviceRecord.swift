@@ -22,10 +22,17 @@ public struct DeviceSnapshot: Sendable, Equatable, Codable {
     public var atsSupported: Bool
     /// PRI capability.
     public var priSupported: Bool
+    /// The device policy rule that refuses assigning it (nil: assignable).
+    public var refusalRule: String?
+    /// Why, in a sentence.
+    public var refusalReason: String?
 
     /// A snapshot from its parts.
     public init(address: String, vendorID: Int, deviceID: Int, classCode: Int, iommuGroup: Int?, driver: String?,
-                numaNode: Int, pasidSupported: Bool, pasidWidth: Int, atsSupported: Bool, priSupported: Bool) {
+                numaNode: Int, pasidSupported: Bool, pasidWidth: Int, atsSupported: Bool, priSupported: Bool,
+                refusalRule: String? = nil, refusalReason: String? = nil) {
+        self.refusalRule = refusalRule
+        self.refusalReason = refusalReason
         self.address = address
         self.vendorID = vendorID
         self.deviceID = deviceID

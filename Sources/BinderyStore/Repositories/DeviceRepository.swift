@@ -7,17 +7,19 @@ public enum DeviceRepository {
         let now = Timestamp.now()
         let upsert = try db.cachedStatement(sql: """
             INSERT INTO devices (address, vendor_id, device_id, class_code, iommu_group, driver, numa_node, pasid_supported,
-                pasid_width, ats_supported, pri_supported, present, inventoried_at, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                pasid_width, ats_supported, pri_supported, refusal_rule, refusal_reason, present, inventoried_at, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
             ON CONFLICT(address) DO UPDATE SET vendor_id = excluded.vendor_id, device_id = excluded.device_id,
                 class_code = excluded.class_code, iommu_group = excluded.iommu_group, driver = excluded.driver,
                 numa_node = excluded.numa_node, pasid_supported = excluded.pasid_supported, pasid_width = excluded.pasid_width,
-                ats_supported = excluded.ats_supported, pri_supported = excluded.pri_supported, present = 1,
+                ats_supported = excluded.ats_supported, pri_supported = excluded.pri_supported,
+                refusal_rule = excluded.refusal_rule, refusal_reason = excluded.refusal_reason, present = 1,
                 inventoried_at = excluded.inventoried_at
             """)
         for s in snapshots {
             try upsert.execute(arguments: [s.address, s.vendorID, s.deviceID, s.classCode, s.iommuGroup, s.driver, s.numaNode,
-                                           s.pasidSupported, s.pasidWidth, s.atsSupported, s.priSupported, now, now, now])
+                                           s.pasidSupported, s.pasidWidth, s.atsSupported, s.priSupported, s.refusalRule, s.refusalReason,
+                                           now, now, now])
         }
         let present = Set(snapshots.map(\.address))
         for address in try String.fetchAll(db, sql: "SELECT address FROM devices WHERE present = 1") where !present.contains(address) {
@@ -81,7 +83,8 @@ public enum DeviceRepository {
             snapshot: DeviceSnapshot(address: row["address"], vendorID: row["vendor_id"], deviceID: row["device_id"],
                                      classCode: row["class_code"], iommuGroup: row["iommu_group"], driver: row["driver"],
                                      numaNode: row["numa_node"] ?? -1, pasidSupported: row["pasid_supported"],
-                                     pasidWidth: row["pasid_width"], atsSupported: row["ats_supported"], priSupported: row["pri_supported"]),
+                                     pasidWidth: row["pasid_width"], atsSupported: row["ats_supported"], priSupported: row["pri_supported"],
+                                     refusalRule: row["refusal_rule"], refusalReason: row["refusal_reason"]),
             isPresent: row["present"], vmID: row["vm_id"], isManaged: row["managed"], originalDriver: row["original_driver"],
             meta: ResourceMeta(generation: row["generation"], resourceVersion: row["resource_version"],
                                createdAt: row["created_at"], updatedAt: row["updated_at"]),

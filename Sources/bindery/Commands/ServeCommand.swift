@@ -24,8 +24,13 @@ struct ServeCommand: AsyncParsableCommand {
             one of the memory directories, opened without following symlinks; by default the only \
             one is <data-dir>/memory (created 0700). Name a hugetlbfs mount with --memory-dir too.
 
+            Devices: by default every device may be assigned except storage, display and bridge \
+            classes; --allow-device lists the assignable ones instead. A device whose driver backs \
+            something the host uses (an interface that is up, an NVMe namespace) never is. \
+            `GET /v1/devices` says per device whether it is assignable and why not.
+
             Config file keys: dataDir, listen (list), kernel, sysfsRoot, faults, memoryDirectories \
-            (list), tls {certificate, key, clientCA, crl}, roles {identity: role}, where an identity \
+            (list), devicePolicy {allow (list)}, tls {certificate, key, clientCA, crl}, roles {identity: role}, where an identity \
             is uri:…, dns:… or cn:… (the certificate field it must come from). Roles: admin, \
             operator, auditor, reader. Grants in <data-dir>/pki/roles.json apply as soon as the \
             file changes.
@@ -47,6 +52,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "CRL file checked against client certificates (PEM). Env: BINDERY_CRL.") var crl: String?
     @Option(name: .customLong("memory-dir"), help: "Directory guest memory files may live beneath, repeatable (default <data-dir>/memory). Env: BINDERY_MEMORY_DIRS (comma-separated).")
     var memoryDirectories: [String] = []
+    @Option(name: .customLong("allow-device"), help: "Device policy: a device that may be assigned, repeatable: an address (0000:3b:00.0), vendor:device (8086:0b25) or class:0x…; once any is given, only those. Default: every device except storage, display and bridge classes. Devices the host uses are never assignable. Env: BINDERY_ALLOW_DEVICES (comma-separated).")
+    var allowedDevices: [String] = []
     @Option(name: .customLong("log-format"), help: "text or json (default text). Env: BINDERY_LOG_FORMAT.") var logFormat: String?
 
     func run() async throws {
@@ -74,6 +81,8 @@ struct ServeCommand: AsyncParsableCommand {
         default: throw ValidationError("--tls-cert, --tls-key and --client-ca go together (or none, for the development PKI)")
         }
         settings.roles = try file.roleGrants()
+        settings.allowedDevices = !allowedDevices.isEmpty ? allowedDevices
+            : environment["BINDERY_ALLOW_DEVICES"].map { $0.split(separator: ",").map(String.init) } ?? file.devicePolicy?.allow ?? []
         settings.memoryDirectories = !memoryDirectories.isEmpty ? memoryDirectories
             : environment["BINDERY_MEMORY_DIRS"].map { $0.split(separator: ",").map(String.init) } ?? file.memoryDirectories
         let format = logFormat ?? environment["BINDERY_LOG_FORMAT"] ?? "text"
@@ -122,8 +131,14 @@ struct ConfigFile: Decodable {
     var sysfsRoot: String?
     var faults: String?
     var memoryDirectories: [String]?
+    var devicePolicy: DevicePolicyFile?
     var tls: TLS?
     var roles: [String: String]?
+
+    /// `devicePolicy: {allow: [...]}`.
+    struct DevicePolicyFile: Decodable {
+        var allow: [String]?
+    }
 
     static func load(_ path: String?) throws -> ConfigFile {
         guard let path else { return ConfigFile() }

@@ -11,7 +11,7 @@ step "executor checks on /dev/vfio"
 step "bindery serve --kernel linux"
 DATA=$SCRATCH/bindery
 mkdir -p "$DATA"
-"$BIN/bindery" serve --kernel linux --data-dir "$DATA" --listen 127.0.0.1:8443 > $SCRATCH/serve.out 2> $SCRATCH/serve.err &
+"$BIN/bindery" serve --kernel linux --data-dir "$DATA" --listen 127.0.0.1:8443 --memory-dir /dev/shm > $SCRATCH/serve.out 2> $SCRATCH/serve.err &
 SERVE=$!
 for i in $(seq 1 300); do grep -q "serving https" $SCRATCH/serve.err 2>/dev/null && break; sleep 0.1; done
 grep -q "kernel driver: linux" $SCRATCH/serve.err || { cat $SCRATCH/serve.err; echo "KT-FAIL serve did not start on the linux kernel"; exit 1; }

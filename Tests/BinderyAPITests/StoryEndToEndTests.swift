@@ -54,7 +54,12 @@ final class StoryEndToEndTests: EndToEndTestCase, @unchecked Sendable {
             return status?["phase"] as? String == "Bound" && status?["observedGeneration"] as? Int == now["generation"] as? Int
         }
         XCTAssertEqual(try curl("/v1/bindings/\(id)", method: "DELETE").status, 202)
-        try eventually("the binding is a tombstone") { try json(try curl("/v1/bindings/\(id)").body)["deleted"] as? Bool == true }
+        XCTAssertEqual(try curl("/v1/bindings/\(id)").status, 404, "a deleted binding is gone for clients at once")
+        XCTAssertEqual(try curl("/v1/bindings/\(id)", method: "DELETE").status, 404)
+        try eventually("the reconciler unbinds it, as the change feed shows") {
+            (try json(try curl("/v1/events?after=0&timeoutSeconds=0&limit=1000").body)["items"] as? [[String: Any]] ?? [])
+                .contains { $0["resourceId"] as? String == id && $0["action"] as? String == "binding.unbind" }
+        }
         stopServer()
 
         let database = try DatabaseQueue(path: directory + "/bindery.sqlite")
@@ -77,16 +82,16 @@ final class StoryEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertEqual(try curl("/v1/vms/\(vm)/devices/0000:af:00.0", method: "PUT", body: "{}").status, 202)
         let cases: [(String, String, Int, String, String)] = [
             ("unknown format", bindingBody(vm: vm, format: "arm-smmu"), 422, "validation-failed", "/format"),
-            ("unsupported version", bindingBody(vm: vm, version: 2), 422, "validation-failed", "intel-vtd versions 1"),
+            ("unsupported version", bindingBody(vm: vm, version: 2), 422, "validation-failed", "/version must be one of 1"),
             ("address width", bindingBody(vm: vm, width: 40), 422, "validation-failed", "/pageTable/addressWidth"),
             ("unaligned table", bindingBody(vm: vm, address: "0x1234"), 422, "validation-failed", "4 KiB aligned"),
             ("outside memory", bindingBody(vm: vm, address: "0x80000000000"), 422, "validation-failed", "outside"),
-            ("PASID 0", bindingBody(vm: vm, pasid: 0), 409, "pasid-out-of-range", "outside 1...1048575"),
-            ("PASID beyond width", bindingBody(vm: vm, pasid: 1 << 20), 409, "pasid-out-of-range", "20-bit"),
+            ("PASID 0", bindingBody(vm: vm, pasid: 0), 422, "pasid-out-of-range", "outside 1...1048575"),
+            ("PASID beyond width", bindingBody(vm: vm, pasid: 1 << 20), 422, "pasid-out-of-range", "20-bit"),
             ("device not assigned", bindingBody(vm: vm, device: "0000:3c:00.0"), 422, "validation-failed", "not assigned"),
             ("device without PASID", bindingBody(vm: vm, device: "0000:af:00.0"), 422, "validation-failed", "no PASID capability"),
             ("other binding type", bindingBody(vm: vm, type: "host-page-table"), 422, "validation-failed", "/type"),
-            ("host PASID beyond width", bindingBody(vm: vm, extra: #","hostPasid":2000000"#), 409, "pasid-out-of-range", "hostPasid"),
+            ("host PASID beyond width", bindingBody(vm: vm, extra: #","hostPasid":2000000"#), 422, "pasid-out-of-range", "hostPasid"),
             ("unknown field", bindingBody(vm: vm, extra: #","colour":"red""#), 422, "validation-failed", "/colour is not a field of this request"),
             ("wrong type", bindingBody(vm: vm).replacingOccurrences(of: #""guestPasid":5"#, with: #""guestPasid":"five""#), 422, "validation-failed", "/guestPasid must be an integer"),
         ]
@@ -104,8 +109,7 @@ final class StoryEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         let invalidVM = try curl("/v1/vms", method: "POST", body: #"{"name":"Bad_Name","memory":[{"guestAddress":"0x1001","size":100}]}"#)
         XCTAssertEqual(invalidVM.status, 422)
         let errors = try json(invalidVM.body)["errors"] as? [[String: String]] ?? []
-        // The contract's bounds are checked first (name pattern, minimum size); alignment is the handler's rule.
-        XCTAssertEqual(Set(errors.map { $0["pointer"]! }), ["/name", "/memory/0/size"])
+        XCTAssertEqual(Set(errors.map { $0["pointer"]! }), ["/name", "/memory/0/guestAddress", "/memory/0/size"])
         let unaligned = try curl("/v1/vms", method: "POST", body: #"{"name":"ok","memory":[{"guestAddress":"0x1001","size":4096}]}"#)
         XCTAssertEqual((try json(unaligned.body)["errors"] as? [[String: String]])?.map { $0["pointer"]! }, ["/memory/0/guestAddress"])
         let oversized = try curl("/v1/vms", method: "POST", body: String(repeating: " ", count: 2 << 20) + "{}")

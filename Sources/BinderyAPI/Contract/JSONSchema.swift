@@ -26,6 +26,9 @@ final class JSONSchema: Sendable {
     let minimum: String?, maximum: String?
     let enumeration: [String]?
     let format: String?
+    let multipleOf: Int64?
+    let propertyNames: JSONSchema?
+    let summary: String?
 
     /// A compiled `pattern` (ECMA-262 subset that NSRegularExpression reads the same way).
     struct Pattern: @unchecked Sendable {
@@ -88,6 +91,9 @@ final class JSONSchema: Sendable {
         maximum = numberText("maximum")
         enumeration = (node["enum"] as? [Any])?.map { "\($0)" }
         format = node["format"] as? String
+        multipleOf = (node["multipleOf"] as? Int).map(Int64.init)
+        propertyNames = try child(node["propertyNames"])
+        summary = node["description"] as? String
     }
 
     /// Checks `value`, adding one problem per offending place (JSON pointer, plain sentence).
@@ -105,8 +111,16 @@ final class JSONSchema: Sendable {
         case let .number(text): checkNumber(text, at: pointer, into: &problems)
         case .bool, .null: break
         }
-        if let enumeration, case let .string(text) = value, !enumeration.contains(text) {
-            problems.append((pointer, "must be one of \(enumeration.joined(separator: ", "))"))
+        if let enumeration {
+            let text: String?
+            switch value {
+            case let .string(string): text = string
+            case let .number(number): text = JSONNumber.int64(number).map(String.init) ?? number
+            default: text = nil
+            }
+            if let text, !enumeration.contains(text) {
+                problems.append((pointer, "must be one of \(enumeration.joined(separator: ", "))"))
+            }
         }
     }
 
@@ -118,6 +132,9 @@ final class JSONSchema: Sendable {
         }
         if let minProperties, members.count < minProperties {
             problems.append((pointer, "must have at least \(minProperties) entries"))
+        }
+        if let propertyNames {
+            for (key, _) in members { propertyNames.check(.string(key), at: pointer + "/" + Self.escape(key), into: &problems) }
         }
         let present = Set(members.map(\.key))
         for name in required where !present.contains(name) {
@@ -160,7 +177,7 @@ final class JSONSchema: Sendable {
             return
         }
         if let pattern, !pattern.matches(text) {
-            problems.append((pointer, "must match the pattern \(pattern.source)"))
+            problems.append((pointer, "must match the pattern \(pattern.source)" + (summary.map { " (\($0))" } ?? "")))
             return
         }
         if format == "date-time", RFC3339.parse(text) == nil {
@@ -186,6 +203,10 @@ final class JSONSchema: Sendable {
             }
             if let minimum, JSONNumber.compareIntegers(text, minimum) < 0 { problems.append((pointer, "must be \(range)")); return }
             if let maximum, JSONNumber.compareIntegers(text, maximum) > 0 { problems.append((pointer, "must be \(range)")); return }
+            if let multipleOf, multipleOf > 0, let value = JSONNumber.int64(text), value % multipleOf != 0 {
+                problems.append((pointer, "must be a multiple of \(multipleOf)"))
+                return
+            }
         } else if let value = Double(text) {
             if let minimum, let low = Double(minimum), value < low { problems.append((pointer, "must be \(range)")); return }
             if let maximum, let high = Double(maximum), value > high { problems.append((pointer, "must be \(range)")); return }

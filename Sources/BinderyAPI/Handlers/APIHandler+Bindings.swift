@@ -8,18 +8,18 @@ extension APIHandler {
         guard case let .json(body) = input.body else { throw APIError.badRequest("expected application/json") }
         let host = capabilities()
         var validation = Validation()
-        validation.check(body._type == "guest-page-table", "/type", "only guest-page-table is defined")
-        let supported = host.nesting.formats.map { "\($0.name) versions \($0.versions.map(String.init).joined(separator: ","))" }
+                let supported = host.nesting.formats.map { "\($0.name) versions \($0.versions.map(String.init).joined(separator: ","))" }
         let supportedText = supported.isEmpty ? "none (\(host.nesting.reason ?? "no nesting capability"))" : supported.joined(separator: "; ")
-        if !host.nesting.formats.contains(where: { $0.name == body.format }) {
-            validation.fail("/format", "\(body.format) is not a format this host binds; it supports: \(supportedText)")
-        } else if !host.supports(format: body.format, version: Int(body.version)) {
-            validation.fail("/version", "\(body.format) version \(body.version) is not supported; this host supports: \(supportedText)")
+        let format = body.format.rawValue, version = body.version.rawValue
+        if !host.nesting.formats.contains(where: { $0.name == format }) {
+            validation.fail("/format", "\(format) is not a format this host binds; it supports: \(supportedText)")
+        } else if !host.supports(format: format, version: version) {
+            validation.fail("/version", "\(format) version \(version) is not supported; this host supports: \(supportedText)")
         }
         let address = Validation.hex(body.pageTable.address)
         validation.check(address != nil, "/pageTable/address", "a hex address like 0x1f0000000")
         if let address { validation.check(address & 0xfff == 0, "/pageTable/address", "must be 4 KiB aligned") }
-        let width = body.pageTable.addressWidth
+        let width = body.pageTable.addressWidth.rawValue
         if ![39, 48, 57].contains(width) {
             validation.fail("/pageTable/addressWidth", "must be 39, 48 or 57")
         } else if host.nesting.supported, !host.nesting.addressWidths.contains(width) {
@@ -64,12 +64,13 @@ extension APIHandler {
             try checks.throwIfInvalid()
             let deviceLimit = Int64(1) << Int64(device.snapshot.pasidWidth)
             guard guestPASID > 0, guestPASID < deviceLimit else {
-                throw APIError.conflict("pasid-out-of-range", "guestPasid \(guestPASID) is outside 1...\(deviceLimit - 1) (\(deviceAddress) has \(device.snapshot.pasidWidth)-bit PASIDs)")
+                throw APIError.invalid("pasid-out-of-range", "/guestPasid",
+                                       "guestPasid \(guestPASID) is outside 1...\(deviceLimit - 1) (\(deviceAddress) has \(device.snapshot.pasidWidth)-bit PASIDs)")
             }
             if let hostPASID {
                 let hostLimit = Int64(1) << Int64(hostBits)
                 guard hostPASID > 0, hostPASID < hostLimit, hostPASID < deviceLimit else {
-                    throw APIError.conflict("pasid-out-of-range", "hostPasid \(hostPASID) is outside 1...\(min(hostLimit, deviceLimit) - 1)")
+                    throw APIError.invalid("pasid-out-of-range", "/hostPasid", "hostPasid \(hostPASID) is outside 1...\(min(hostLimit, deviceLimit) - 1)")
                 }
                 let taken = try Int.fetchOne(db, sql: """
                     SELECT count(*) FROM bindings WHERE deleted_at IS NULL AND device_address = ? AND (requested_host_pasid = ? OR host_pasid = ?)
@@ -102,7 +103,10 @@ extension APIHandler {
 
     func getBinding(_ input: Operations.getBinding.Input) async throws -> Operations.getBinding.Output {
         let id = input.path.id
-        guard let record = try await store.read({ db in try BindingRepository.fetch(id, in: db) }) else { throw APIError.missing("binding", id) }
+        // A deleted binding is gone for clients at once; its unbinding shows in the change feed.
+        guard let record = try await store.read({ db in try BindingRepository.fetch(id, in: db) }), record.deletionRequestedAt == nil else {
+            throw APIError.missing("binding", id)
+        }
         return .ok(.init(headers: .init(ETag: etag(record.meta.resourceVersion)), body: .json(Representation.binding(record))))
     }
 
@@ -113,11 +117,11 @@ extension APIHandler {
         var validation = Validation()
         let address = Validation.hex(body.address)
         validation.check(address != nil && address! & 0xfff == 0, "/address", "a 4 KiB aligned hex address")
-        validation.check(host.nesting.addressWidths.contains(body.addressWidth), "/addressWidth",
+        validation.check(host.nesting.addressWidths.contains(body.addressWidth.rawValue), "/addressWidth",
                          "must be one of \(host.nesting.addressWidths.map(String.init).joined(separator: ", "))")
         try validation.throwIfInvalid()
         guard let context = RequestContext.current else { throw APIError.internalError("no request context") }
-        let actor = context.actor, requestID = context.requestID, width = body.addressWidth
+        let actor = context.actor, requestID = context.requestID, width = body.addressWidth.rawValue
         let record = try await store.write { db -> BindingRecord in
             guard let current = try BindingRepository.fetch(id, in: db), current.deletedAt == nil, current.deletionRequestedAt == nil else {
                 throw APIError.missing("binding", id)
@@ -140,7 +144,7 @@ extension APIHandler {
         guard let context = RequestContext.current else { throw APIError.internalError("no request context") }
         let actor = context.actor, requestID = context.requestID
         let record = try await store.write { db -> BindingRecord in
-            guard let current = try BindingRepository.fetch(id, in: db), current.deletedAt == nil else { throw APIError.missing("binding", id) }
+            guard let current = try BindingRepository.fetch(id, in: db), current.deletionRequestedAt == nil else { throw APIError.missing("binding", id) }
             try checkIfMatch(ifMatch, current: current.meta.resourceVersion)
             return try BindingRepository.requestDeletion(id, actor: actor, requestID: requestID, in: db)
         }

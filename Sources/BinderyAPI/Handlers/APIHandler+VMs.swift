@@ -55,7 +55,12 @@ extension APIHandler {
 
     func getVM(_ input: Operations.getVM.Input) async throws -> Operations.getVM.Output {
         let id = input.path.id
-        guard let record = try await store.read({ db in try VMRepository.fetch(id: id, in: db) }) else { throw APIError.missing("vm", id) }
+        let found = try await store.read { db -> VMRecord? in
+            guard try !VMRepository.isDeletionRequested(id, in: db) else { return nil }
+            return try VMRepository.fetch(id: id, in: db)
+        }
+        // A deleted VM is gone for clients at once; its teardown shows in the change feed.
+        guard let record = found else { throw APIError.missing("vm", id) }
         return .ok(.init(headers: .init(ETag: etag(record.meta.resourceVersion)), body: .json(Representation.vm(record))))
     }
 

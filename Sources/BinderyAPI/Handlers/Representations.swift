@@ -62,7 +62,9 @@ enum Representation {
             id: record.id, vm: record.spec.vmID, device: record.spec.deviceAddress, _type: record.spec.type,
             guestPasid: Int64(record.spec.guestPASID), hostPasid: record.spec.requestedHostPASID.map(Int64.init),
             format: record.spec.format, version: Int64(record.spec.version),
-            pageTable: .init(address: hex(record.spec.pageTableAddress), addressWidth: record.spec.addressWidth),
+            // Stored widths passed the same enum when they were accepted.
+            pageTable: .init(address: hex(record.spec.pageTableAddress),
+                             addressWidth: .init(rawValue: record.spec.addressWidth) ?? ._57),
             vtd: vtd, generation: Int64(record.meta.generation), resourceVersion: Int64(record.meta.resourceVersion),
             createdAt: Timestamp.parse(record.meta.createdAt) ?? Date(), updatedAt: Timestamp.parse(record.meta.updatedAt) ?? Date(),
             deleted: record.deletedAt != nil,

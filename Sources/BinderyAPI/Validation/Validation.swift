@@ -52,6 +52,13 @@ struct Validation {
 }
 
 extension APIError {
+    /// 422 with a stable type for one field the caller got wrong.
+    static func invalid(_ type: String, _ pointer: String, _ detail: String) -> APIError {
+        var error = APIError(status: 422, type: type, detail: detail)
+        error.fields = [(pointer, detail)]
+        return error
+    }
+
     /// 409 with a stable type.
     static func conflict(_ type: String, _ detail: String) -> APIError { APIError(status: 409, type: type, detail: detail) }
     /// 412: If-Match names an older resourceVersion.

@@ -108,10 +108,11 @@ public enum BindingRepository {
             """, arguments: [vmID, deviceAddress]).map(record)
     }
 
-    /// Up to `limit` live bindings with ids after `after`, optionally of one VM or device.
+    /// Up to `limit` bindings with ids after `after` whose deletion was not asked for,
+    /// optionally of one VM or device.
     public static func page(vmID: String?, deviceAddress: String?, after: String?, limit: Int, in db: Database) throws -> [BindingRecord] {
         try Row.fetchAll(db, sql: """
-            SELECT \(columns) FROM bindings WHERE deleted_at IS NULL AND id > ?3
+            SELECT \(columns) FROM bindings WHERE deletion_requested_at IS NULL AND id > ?3
                 AND (?1 IS NULL OR vm_id = ?1) AND (?2 IS NULL OR device_address = ?2)
             ORDER BY id LIMIT ?4
             """, arguments: [vmID, deviceAddress, after ?? "", limit]).map(record)

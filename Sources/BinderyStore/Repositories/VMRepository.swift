@@ -104,10 +104,11 @@ public enum VMRepository {
         return try record(from: row, in: db)
     }
 
-    /// Up to `limit` VMs with ids after `after`, in id order (keyset pagination).
+    /// Up to `limit` VMs with ids after `after`, in id order (keyset pagination); a VM whose
+    /// deletion was asked for is no longer listed.
     public static func list(after: String? = nil, limit: Int, in db: Database) throws -> [VMRecord] {
         let rows = try Row.fetchAll(
-            db, sql: "SELECT * FROM vms WHERE id > ? ORDER BY id LIMIT ?", arguments: [after ?? "", limit]
+            db, sql: "SELECT * FROM vms WHERE id > ? AND deletion_requested_at IS NULL ORDER BY id LIMIT ?", arguments: [after ?? "", limit]
         )
         return try rows.map { try record(from: $0, in: db) }
     }

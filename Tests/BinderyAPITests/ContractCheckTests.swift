@@ -93,4 +93,17 @@ final class ContractCheckTests: XCTestCase {
         }
         XCTAssertEqual(RFC3339.parse("2026-01-31T12:00:00+01:00"), RFC3339.parse("2026-01-31T11:00:00Z"))
     }
+
+    func testIntegralNumbersAreCheckedAndHandedOnAsIntegers() throws {
+        XCTAssertEqual(JSONNumber.integerText("8192.0"), "8192")
+        XCTAssertEqual(JSONNumber.integerText("8.192e3"), "8192")
+        XCTAssertEqual(JSONNumber.integerText("-4E1"), "-40")
+        XCTAssertEqual(JSONNumber.integerText("0.0"), "0")
+        XCTAssertNil(JSONNumber.integerText("4096.5"))
+        XCTAssertNil(JSONNumber.integerText("1e30"), "too large for 64 bits")
+        XCTAssertNil(JSONNumber.integerText("1e-3"))
+        let checked = try JSONParser.parse(Array(#"{"a":[8192.0,1.5,"x\"y",true,null]}"#.utf8)).canonical
+        XCTAssertEqual(String(decoding: checked.serialized, as: UTF8.self), #"{"a":[8192,1.5,"x\"y",true,null]}"#)
+        XCTAssertNil(problems("POST", "/v1/vms", "/v1/vms", body: #"{"name":"a","memory":[{"guestAddress":"0x0","size":8192.0}]}"#))
+    }
 }

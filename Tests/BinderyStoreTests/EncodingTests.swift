@@ -51,3 +51,16 @@ final class ResourceIDTests: XCTestCase {
         }
     }
 }
+
+/// Timestamps of any date, as clients can send them in filters.
+final class TimestampTests: XCTestCase {
+    func testAnyDateFormatsWithoutTrapping() {
+        XCTAssertEqual(Timestamp.format(Date(timeIntervalSince1970: -0.5)), "1969-12-31T23:59:59.500Z")
+        XCTAssertEqual(Timestamp.format(Date(timeIntervalSince1970: 0)), "1970-01-01T00:00:00.000Z")
+        XCTAssertEqual(Timestamp.format(Date(timeIntervalSince1970: -62_167_219_200 - 86_400)), "0000-01-01T00:00:00.000Z", "clamped")
+        XCTAssertEqual(Timestamp.format(Date(timeIntervalSince1970: 1e15)), "9999-12-31T23:59:59.999Z", "clamped")
+        XCTAssertEqual(Timestamp.format(Date(timeIntervalSince1970: .infinity)), "9999-12-31T23:59:59.999Z")
+        XCTAssertEqual(Timestamp.format(Date(timeIntervalSince1970: -.infinity)), "0000-01-01T00:00:00.000Z")
+        XCTAssertEqual(Timestamp.format(Date(timeIntervalSince1970: 1_764_806_400.25)), "2025-12-04T00:00:00.250Z")
+    }
+}

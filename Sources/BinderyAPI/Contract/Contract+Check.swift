@@ -4,7 +4,8 @@ import BinderyHTTP
 extension Contract.Operation {
     /// Checks a request against this operation: path parameters (a mismatch is 404: no such
     /// resource can exist), then headers, query and body (400 when unreadable, 422 listing every
-    /// offending field). Returns the parsed body, if any.
+    /// offending field). Returns the parsed body, integral numbers made integers, if any: the
+    /// handler must decode exactly what was checked.
     @discardableResult
     func check(_ request: HTTPRequest, pathParameters: [String: Substring]) throws(APIError) -> JSONValue? {
         var problems: [(pointer: String, detail: String)] = []
@@ -45,7 +46,7 @@ extension Contract.Operation {
                 guard mediaType == "application/json" else { throw APIError.badRequest("the body must be application/json") }
                 guard String(validating: request.body, as: UTF8.self) != nil else { throw APIError.badRequest("the body is not valid UTF-8") }
                 do {
-                    parsed = try JSONParser.parse(request.body)
+                    parsed = try JSONParser.parse(request.body).canonical
                 } catch {
                     throw APIError.badRequest("the body is not valid JSON: \(error.reason) (at byte \(error.offset))")
                 }

@@ -67,3 +67,95 @@ enum JSONNumber {
         return (negative && digits != "0", String(digits))
     }
 }
+
+extension JSONValue {
+    /// The document with every integral number written as an integer (`8192.0`, `8.192e3` →
+    /// `8192`, when it fits in 64 bits), so the contract's checks and the generated decoder read
+    /// the same values from the same bytes.
+    var canonical: JSONValue {
+        switch self {
+        case let .object(members): return .object(members.map { ($0.key, $0.value.canonical) })
+        case let .array(items): return .array(items.map(\.canonical))
+        case let .number(text): return .number(JSONNumber.integerText(text) ?? text)
+        default: return self
+        }
+    }
+
+    /// Compact JSON text.
+    var serialized: [UInt8] {
+        var out: [UInt8] = []
+        write(to: &out)
+        return out
+    }
+
+    private func write(to out: inout [UInt8]) {
+        switch self {
+        case let .object(members):
+            out.append(UInt8(ascii: "{"))
+            for (index, member) in members.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.string(member.key).write(to: &out)
+                out.append(UInt8(ascii: ":"))
+                member.value.write(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        case let .array(items):
+            out.append(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                item.write(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case let .string(text):
+            out.append(UInt8(ascii: "\""))
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += Array("\\\"".utf8)
+                case "\\": out += Array("\\\\".utf8)
+                case "\n": out += Array("\\n".utf8)
+                case "\r": out += Array("\\r".utf8)
+                case "\t": out += Array("\\t".utf8)
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    out += Array(("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
+                default: out += Array(String(scalar).utf8)
+                }
+            }
+            out.append(UInt8(ascii: "\""))
+        case let .number(text): out += Array(text.utf8)
+        case let .bool(value): out += Array((value ? "true" : "false").utf8)
+        case .null: out += Array("null".utf8)
+        }
+    }
+}
+
+extension JSONNumber {
+    /// `text` as an integer literal when its value is a whole number that fits in 64 bits.
+    static func integerText(_ text: String) -> String? {
+        if isInteger(text) { return nil }
+        var body = Substring(text)
+        let negative = body.hasPrefix("-")
+        if negative { body = body.dropFirst() }
+        var exponent = 0
+        if let e = body.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            guard let value = Int(body[body.index(after: e)...]), abs(value) <= 40 else { return nil }
+            exponent = value
+            body = body[..<e]
+        }
+        var digits = String(body)
+        if let dot = body.firstIndex(of: ".") {
+            let fraction = body[body.index(after: dot)...]
+            digits = String(body[..<dot]) + fraction
+            exponent -= fraction.count
+        }
+        if exponent < 0 {
+            guard digits.count >= -exponent, digits.suffix(-exponent).allSatisfy({ $0 == "0" }) else { return nil }
+            digits = String(digits.dropLast(-exponent))
+        } else {
+            digits += String(repeating: "0", count: exponent)
+        }
+        let trimmed = digits.drop { $0 == "0" }
+        let canonical = trimmed.isEmpty ? "0" : (negative ? "-" : "") + trimmed
+        return Int64(canonical) != nil ? canonical : nil
+    }
+}

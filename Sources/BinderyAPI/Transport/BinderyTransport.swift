@@ -68,8 +68,10 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
             return APIError.forbidden(role.map { "role \($0.rawValue) may not \(route.operation.id)" }
                                       ?? "identity \(request.peer.identity) has no role").response
         }
+        var request = request
         do {
-            try route.operation.check(request, pathParameters: parameters)
+            // The handler decodes the document that was checked, byte for byte.
+            if let checked = try route.operation.check(request, pathParameters: parameters) { request.body = checked.serialized }
         } catch {
             return error.response
         }

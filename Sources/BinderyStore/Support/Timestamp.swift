@@ -3,9 +3,16 @@ import Foundation
 /// RFC 3339 UTC timestamps with millisecond precision, as stored and served.
 public enum Timestamp {
     /// `date` as `2026-11-25T09:03:27.123Z`.
+    /// Any date formats without trapping: years are clamped to 0000...9999 (what RFC 3339 can
+    /// write), and times before 1970 round down like those after.
     public static func format(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        var seconds = time_t(milliseconds / 1000)
+        // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z, in milliseconds since 1970.
+        let earliest: Int64 = -62_167_219_200_000, latest: Int64 = 253_402_300_799_999
+        let interval = date.timeIntervalSince1970 * 1000
+        let milliseconds = interval.isNaN ? 0 : Int64(max(Double(earliest), min(Double(latest), interval.rounded(.down))))
+        let (quotient, remainder) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        let (wholeSeconds, fractionMilliseconds) = remainder < 0 ? (quotient - 1, remainder + 1000) : (quotient, remainder)
+        var seconds = time_t(wholeSeconds)
         var parts = tm()
         gmtime_r(&seconds, &parts)
         // Digits by hand: this runs for every write on the single writer, where String(format:) cost 3.5%.
@@ -23,7 +30,7 @@ public enum Timestamp {
         put(Int(parts.tm_hour), 11, 2); out[13] = UInt8(ascii: ":")
         put(Int(parts.tm_min), 14, 2); out[16] = UInt8(ascii: ":")
         put(Int(parts.tm_sec), 17, 2); out[19] = UInt8(ascii: ".")
-        put(Int(milliseconds % 1000), 20, 3); out[23] = UInt8(ascii: "Z")
+        put(Int(fractionMilliseconds), 20, 3); out[23] = UInt8(ascii: "Z")
         return String(decoding: out, as: UTF8.self)
     }
 

@@ -44,8 +44,8 @@ final class HTTPServerTests: XCTestCase {
         pki.remove()
     }
 
-    private func start(_ handler: any HTTPHandler = EchoHandler(), listen: [String] = ["127.0.0.1:0"],
-                       configure: (inout HTTPServerConfiguration) -> Void = { _ in }) throws -> UInt16 {
+    func start(_ handler: any HTTPHandler = EchoHandler(), listen: [String] = ["127.0.0.1:0"],
+               configure: (inout HTTPServerConfiguration) -> Void = { _ in }) throws -> UInt16 {
         var configuration = HTTPServerConfiguration(
             listen: listen,
             tls: TLSConfiguration(certificatePath: pki.path("server"), privateKeyPath: pki.key("server"), clientCABundlePath: pki.path("ca")))
@@ -57,17 +57,17 @@ final class HTTPServerTests: XCTestCase {
         return server.boundAddresses[0].port
     }
 
-    private func client(_ port: UInt16, as name: String = "uri-client", maxVersion: Int32 = 0, ipv6: Bool = false) throws -> TLSTestClient {
+    func client(_ port: UInt16, as name: String = "uri-client", maxVersion: Int32 = 0, ipv6: Bool = false) throws -> TLSTestClient {
         try TLSTestClient(port: port, ca: pki.path("ca"), certificate: pki.path(name), key: pki.key(name), maxVersion: maxVersion, ipv6: ipv6)
     }
 
-    private func get(_ client: TLSTestClient, _ path: String = "/") throws -> TLSTestClient.Response? {
+    func get(_ client: TLSTestClient, _ path: String = "/") throws -> TLSTestClient.Response? {
         try client.send("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n")
         return client.readResponse()
     }
 
     /// Polls `condition` (for effects of closes the server makes asynchronously); fails after 10 s.
-    private func eventually(_ what: String, _ condition: () -> Bool, file: StaticString = #filePath, line: UInt = #line) {
+    func eventually(_ what: String, _ condition: () -> Bool, file: StaticString = #filePath, line: UInt = #line) {
         let deadline = Date().addingTimeInterval(10)
         while !condition() {
             if Date() > deadline { return XCTFail("never happened: \(what)", file: file, line: line) }

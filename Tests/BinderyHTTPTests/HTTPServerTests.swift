@@ -246,6 +246,14 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(kept.readResponse()?.status, 200)
     }
 
+    func testUnknownMethodsReachTheHandler() throws {
+        let port = try start()
+        let connection = try client(port)
+        try connection.send("PROPFIND /x HTTP/1.1\r\nHost: x\r\n\r\nTRACE /y HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(connection.readResponse()?.body, "spiffe://bindery.test/orchestrator PROPFIND /x 0 ")
+        XCTAssertEqual(connection.readResponse()?.body, "spiffe://bindery.test/orchestrator TRACE /y 0 ", "the connection stays open")
+    }
+
     func testHeadHasNoBody() throws {
         let port = try start()
         let connection = try client(port)

@@ -104,7 +104,8 @@ static inline int bindery_certificate_identity(X509 *cert, char *out, size_t cap
 // ------------------------------------------------------------------------------------
 
 /// Issues a P-256 key and an X.509 certificate for `common_name` with subjectAltName `san`
-/// (OpenSSL syntax, e.g. "DNS:localhost,IP:127.0.0.1"; may be NULL), valid for `days`.
+/// (OpenSSL syntax, e.g. "DNS:localhost,IP:127.0.0.1"; may be NULL), valid for `days` from five
+/// minutes ago.
 /// Signed by the CA given as PEM (`ca_cert_pem`, `ca_key_pem`), or self-signed as a CA when
 /// those are NULL. `usage`: 0 CA, 1 server, 2 client. On success returns 1 and sets
 /// `*cert_pem` and `*key_pem` to NUL-terminated PEM that the caller frees with free().

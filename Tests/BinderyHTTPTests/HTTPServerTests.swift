@@ -57,8 +57,10 @@ final class HTTPServerTests: XCTestCase {
         return server.boundAddresses[0].port
     }
 
-    func client(_ port: UInt16, as name: String = "uri-client", maxVersion: Int32 = 0, ipv6: Bool = false) throws -> TLSTestClient {
-        try TLSTestClient(port: port, ca: pki.path("ca"), certificate: pki.path(name), key: pki.key(name), maxVersion: maxVersion, ipv6: ipv6)
+    func client(_ port: UInt16, as name: String = "uri-client", maxVersion: Int32 = 0, ipv6: Bool = false,
+                groups: String? = nil) throws -> TLSTestClient {
+        try TLSTestClient(port: port, ca: pki.path("ca"), certificate: pki.path(name), key: pki.key(name), maxVersion: maxVersion,
+                          ipv6: ipv6, groups: groups)
     }
 
     func get(_ client: TLSTestClient, _ path: String = "/") throws -> TLSTestClient.Response? {

@@ -41,6 +41,12 @@ static inline int bindery_tls_set_versions(SSL_CTX *ctx, int min, int max) {
     return SSL_CTX_set_min_proto_version(ctx, min) == 1 && SSL_CTX_set_max_proto_version(ctx, max) == 1;
 }
 
+/// SSL_CTX_set1_groups_list: the key exchange groups a context offers or accepts, in OpenSSL's
+/// colon-separated syntax (e.g. "X25519:P-256:P-384"). Returns 1 on success.
+static inline int bindery_tls_set_groups(SSL_CTX *ctx, const char *groups) {
+    return (int)SSL_CTX_set1_groups_list(ctx, groups);
+}
+
 /// Require and verify a client certificate.
 static inline void bindery_tls_require_client_certificate(SSL_CTX *ctx) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE, NULL);

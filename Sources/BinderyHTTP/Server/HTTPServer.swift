@@ -130,6 +130,9 @@ public final class HTTPServer: @unchecked Sendable {
     /// Connections open now, across loops.
     public var connectionCount: Int { lock.withLock { openConnections + overflowConnections } }
 
+    /// Returns from epoll_wait across the loops since start (tests prove with it that no loop spins).
+    var loopWakeups: Int { loops.reduce(0) { $0 + $1.wakeups.current } }
+
     // MARK: - Admission
 
     enum Admission { case accept, overflow, refuse }

@@ -44,14 +44,14 @@ final class HTTPServerTests: XCTestCase {
         pki.remove()
     }
 
-    func start(_ handler: any HTTPHandler = EchoHandler(), listen: [String] = ["127.0.0.1:0"],
+    func start(_ handler: any HTTPHandler = EchoHandler(), listen: [String] = ["127.0.0.1:0"], log: LogLines? = nil,
                configure: (inout HTTPServerConfiguration) -> Void = { _ in }) throws -> UInt16 {
         var configuration = HTTPServerConfiguration(
             listen: listen,
             tls: TLSConfiguration(certificatePath: pki.path("server"), privateKeyPath: pki.key("server"), clientCABundlePath: pki.path("ca")))
         configuration.eventLoops = 2
         configure(&configuration)
-        let server = try HTTPServer(configuration: configuration, handler: handler)
+        let server = try HTTPServer(configuration: configuration, handler: handler) { log?.append($0) }
         try server.start()
         self.server = server
         return server.boundAddresses[0].port

@@ -16,6 +16,11 @@ final class EventLoop: @unchecked Sendable {
     private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
     private var nextDeadlineScan: UInt64 = 0
     private var isShuttingDown = false
+    /// The listeners are out of epoll because accept4 failed (see `pauseAccepting`).
+    private var isAcceptingPaused = false
+    /// The last accept4 failure logged (errno, monotonic time), so a loop that keeps running
+    /// out of descriptors logs each cause once every ten seconds, not at every retry.
+    private var lastAcceptFailureLogged: (errno: Int32, at: UInt64)?
     private var shutdownDeadline: UInt64 = 0
     private let index: Int
     /// Returns from epoll_wait: a loop that spins shows here first (read by tests).
@@ -94,6 +99,7 @@ final class EventLoop: @unchecked Sendable {
             if now >= nextDeadlineScan {
                 nextDeadlineScan = now + 250_000_000
                 expireDeadlines(now: now)
+                resumeAccepting()
             }
             if isShuttingDown && (connections.isEmpty || now >= shutdownDeadline) {
                 for connection in Array(connections.values) { close(connection) }
@@ -148,9 +154,17 @@ final class EventLoop: @unchecked Sendable {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bindery_accept(listener, $0, &length) }
             }
             if fd < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                if errno != EAGAIN && errno != EWOULDBLOCK { server.log("accept4 failed: errno \(errno)") }
-                return
+                let error = errno
+                switch error {
+                case EAGAIN, EWOULDBLOCK: return
+                // This connection failed (accept(2) passes on its pending network error); the next may not.
+                case EINTR, ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
+                    continue
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM and anything unforeseen: retrying at once would spin.
+                default:
+                    pauseAccepting(after: SocketError(call: "accept4", errno: error, subject: "listener \(listener)"))
+                    return
+                }
             }
             let admission = server.admit()
             if admission == .refuse {
@@ -172,6 +186,31 @@ final class EventLoop: @unchecked Sendable {
                 server.release(admission)
                 Glibc.close(fd)
             }
+        }
+    }
+
+    /// Takes the listeners out of epoll: they stay readable while connections wait, so a loop
+    /// that cannot accept them (no descriptor left) would wake at once, for ever. They come back
+    /// when a connection of this loop closes and at every deadline scan (descriptors may also
+    /// free elsewhere in the process).
+    private func pauseAccepting(after error: SocketError) {
+        if !isAcceptingPaused {
+            isAcceptingPaused = true
+            for fd in listeners { _ = bindery_epoll_ctl(epoll, EPOLL_CTL_DEL, fd, 0, 0) }
+            server.acceptPauses.increment()
+        }
+        let now = Self.now()
+        if let last = lastAcceptFailureLogged, last.errno == error.errno, now - last.at < 10_000_000_000 { return }
+        lastAcceptFailureLogged = (error.errno, now)
+        server.log("event loop \(index): \(error); not accepting until a descriptor frees")
+    }
+
+    private func resumeAccepting() {
+        guard isAcceptingPaused else { return }
+        isAcceptingPaused = false
+        for (offset, fd) in listeners.enumerated()
+        where bindery_epoll_ctl(epoll, EPOLL_CTL_ADD, fd, BINDERY_EPOLLIN, Self.listenerTokenBase + UInt64(offset)) != 0 {
+            server.log("event loop \(index): \(SocketError.last("epoll_ctl", "listener \(fd)"))")
         }
     }
 
@@ -433,6 +472,7 @@ final class EventLoop: @unchecked Sendable {
         _ = bindery_epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, 0, 0)
         Glibc.close(connection.fd)
         server.release(connection.isOverflow ? .overflow : .accept)
+        resumeAccepting()  // a descriptor is free
     }
 
     // MARK: - Deadlines

@@ -26,6 +26,8 @@ public final class HTTPServer: @unchecked Sendable {
     private var overflowConnections = 0
     private var rotationTimer: (any DispatchSourceTimer)?
     let inFlight = Counter()
+    /// Times a loop stopped accepting because descriptors ran out (EMFILE, ENFILE).
+    let acceptPauses = Counter()
 
     /// A server answering with `handler`; `logger` receives one line per notable event.
     public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: @escaping @Sendable (String) -> Void = { _ in }) throws {

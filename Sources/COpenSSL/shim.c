@@ -130,8 +130,10 @@ int bindery_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const cha
     BN_to_ASN1_INTEGER(number, X509_get_serialNumber(cert));
     BN_free(number);
     X509_set_version(cert, 2);
+    // notBefore is five minutes back, for clocks a little behind; the validity period
+    // (notAfter - notBefore) is still exactly `days`.
     X509_gmtime_adj(X509_getm_notBefore(cert), -300);
-    X509_gmtime_adj(X509_getm_notAfter(cert), (long)days * 86400);
+    X509_gmtime_adj(X509_getm_notAfter(cert), (long)days * 86400 - 300);
     X509_NAME *name = X509_get_subject_name(cert);
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"Bindery development", -1, -1, 0);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)common_name, -1, -1, 0);

@@ -1,4 +1,5 @@
 @testable import BinderyHTTP
+import COpenSSL
 import Foundation
 import XCTest
 
@@ -46,5 +47,31 @@ final class CertificateAuthorityTests: XCTestCase {
         XCTAssertEqual(try IssuedCertificate.read(from: directory, name: "ca"), ca.root)
         XCTAssertTrue(ca.root.certificatePEM.hasPrefix("-----BEGIN CERTIFICATE-----"))
         XCTAssertTrue(ca.root.privateKeyPEM.hasPrefix("-----BEGIN PRIVATE KEY-----"))
+    }
+
+    /// Leaf certificates live at most a year (notAfter - notBefore), whatever the caller asks.
+    func testIssuedCertificatesAreValidForAtMost365Days() throws {
+        let ca = try CertificateAuthority.make(commonName: "CA")
+        let server = try ca.issue(commonName: "localhost", subjectAltName: "DNS:localhost", usage: .server)
+        let client = try ca.issue(commonName: "ops", subjectAltName: "URI:spiffe://bindery.local/ops", usage: .client)
+        for (name, certificate) in [("server", server), ("client", client)] {
+            let seconds = try validitySeconds(of: certificate.certificatePEM)
+            XCTAssertLessThanOrEqual(seconds, 365 * 86_400, "\(name): \(Double(seconds) / 86_400) days")
+            XCTAssertGreaterThan(seconds, 0, name)
+        }
+        XCTAssertThrowsError(try ca.issue(commonName: "long", subjectAltName: nil, usage: .client, days: 366)) { error in
+            XCTAssertTrue("\(error)".contains("365"), "\(error)")
+        }
+    }
+
+    /// notAfter - notBefore of a PEM certificate, in seconds.
+    private func validitySeconds(of pem: String) throws -> Int {
+        let bio = BIO_new_mem_buf(pem, -1)
+        defer { BIO_free(bio) }
+        let certificate = try XCTUnwrap(PEM_read_bio_X509(bio, nil, nil, nil), "PEM_read_bio_X509")
+        defer { X509_free(certificate) }
+        var days: Int32 = 0, seconds: Int32 = 0
+        XCTAssertEqual(ASN1_TIME_diff(&days, &seconds, X509_get0_notBefore(certificate), X509_get0_notAfter(certificate)), 1)
+        return Int(days) * 86_400 + Int(seconds)
     }
 }

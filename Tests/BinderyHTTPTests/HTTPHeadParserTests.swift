@@ -116,10 +116,37 @@ final class HTTPHeadParserTests: XCTestCase {
         refused("GET / HTTP/1.1\r\nHost: a\r\n\n", 400, "bare LF")
     }
 
-    func testMethodsAndVersions() {
-        refused("BREW / HTTP/1.1\r\nHost: a\r\n\r\n", 501, "BREW")
-        refused("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 501, "CONNECT")
+    func testAnyTokenIsAMethodForTheHandler() {
+        // The application answers methods it does not serve (405 with Allow), not the parser.
+        for method in ["TRACE", "PROPFIND", "FOO", "BREW", "get", "M-SEARCH", "!#$%&'*+-.^_`|~09azAZ"] {
+            XCTAssertEqual(head("\(method) /x HTTP/1.1\r\nHost: a\r\n\r\n")?.method, method)
+        }
+        XCTAssertEqual(head("PURGE /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n")?.framing, .contentLength(2))
+    }
+
+    func testMethodsThatAreNotTokensAreRefused() {
         refused("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "token")
+        refused("G\u{7f}T / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "token")
+        refused("G\tT / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "token")
+        refused("G\u{e9}T / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "token")
+        refused("\"GET\" / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "token")
+    }
+
+    func testMethodLengthLimit() {
+        // RFC 9112 §3: a method longer than any the server implements gets 501.
+        let longest = String(repeating: "M", count: HTTPLimits().maxMethodLength)
+        XCTAssertEqual(head("\(longest) / HTTP/1.1\r\nHost: a\r\n\r\n")?.method, longest)
+        refused("\(longest)M / HTTP/1.1\r\nHost: a\r\n\r\n", 501, "longer than")
+        refused(String(repeating: "M", count: 9000) + " / HTTP/1.1\r\nHost: a\r\n\r\n", 414, "request line")
+    }
+
+    func testConnectIsNotImplemented() {
+        // Bindery is an origin server, not a proxy: no tunnels, whatever the target's form.
+        refused("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 501, "CONNECT")
+        refused("CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n", 501, "CONNECT")
+    }
+
+    func testVersions() {
         refused("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "HTTP/2.0")
         refused("GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505, "HTTP/1.2")
         refused("GET / HTTP/1\r\nHost: a\r\n\r\n", 400, "malformed HTTP version")

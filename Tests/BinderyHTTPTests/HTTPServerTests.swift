@@ -44,30 +44,32 @@ final class HTTPServerTests: XCTestCase {
         pki.remove()
     }
 
-    private func start(_ handler: any HTTPHandler = EchoHandler(), listen: [String] = ["127.0.0.1:0"],
-                       configure: (inout HTTPServerConfiguration) -> Void = { _ in }) throws -> UInt16 {
+    func start(_ handler: any HTTPHandler = EchoHandler(), listen: [String] = ["127.0.0.1:0"], log: LogLines? = nil,
+               configure: (inout HTTPServerConfiguration) -> Void = { _ in }) throws -> UInt16 {
         var configuration = HTTPServerConfiguration(
             listen: listen,
             tls: TLSConfiguration(certificatePath: pki.path("server"), privateKeyPath: pki.key("server"), clientCABundlePath: pki.path("ca")))
         configuration.eventLoops = 2
         configure(&configuration)
-        let server = try HTTPServer(configuration: configuration, handler: handler)
+        let server = try HTTPServer(configuration: configuration, handler: handler) { log?.append($0) }
         try server.start()
         self.server = server
         return server.boundAddresses[0].port
     }
 
-    private func client(_ port: UInt16, as name: String = "uri-client", maxVersion: Int32 = 0, ipv6: Bool = false) throws -> TLSTestClient {
-        try TLSTestClient(port: port, ca: pki.path("ca"), certificate: pki.path(name), key: pki.key(name), maxVersion: maxVersion, ipv6: ipv6)
+    func client(_ port: UInt16, as name: String = "uri-client", maxVersion: Int32 = 0, ipv6: Bool = false,
+                groups: String? = nil) throws -> TLSTestClient {
+        try TLSTestClient(port: port, ca: pki.path("ca"), certificate: pki.path(name), key: pki.key(name), maxVersion: maxVersion,
+                          ipv6: ipv6, groups: groups)
     }
 
-    private func get(_ client: TLSTestClient, _ path: String = "/") throws -> TLSTestClient.Response? {
+    func get(_ client: TLSTestClient, _ path: String = "/") throws -> TLSTestClient.Response? {
         try client.send("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n")
         return client.readResponse()
     }
 
     /// Polls `condition` (for effects of closes the server makes asynchronously); fails after 10 s.
-    private func eventually(_ what: String, _ condition: () -> Bool, file: StaticString = #filePath, line: UInt = #line) {
+    func eventually(_ what: String, _ condition: () -> Bool, file: StaticString = #filePath, line: UInt = #line) {
         let deadline = Date().addingTimeInterval(10)
         while !condition() {
             if Date() > deadline { return XCTFail("never happened: \(what)", file: file, line: line) }
@@ -244,6 +246,14 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(kept.readResponse()?.headers["connection"], "keep-alive")
         try kept.send("GET / HTTP/1.0\r\n\r\n")
         XCTAssertEqual(kept.readResponse()?.status, 200)
+    }
+
+    func testUnknownMethodsReachTheHandler() throws {
+        let port = try start()
+        let connection = try client(port)
+        try connection.send("PROPFIND /x HTTP/1.1\r\nHost: x\r\n\r\nTRACE /y HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(connection.readResponse()?.body, "spiffe://bindery.test/orchestrator PROPFIND /x 0 ")
+        XCTAssertEqual(connection.readResponse()?.body, "spiffe://bindery.test/orchestrator TRACE /y 0 ", "the connection stays open")
     }
 
     func testHeadHasNoBody() throws {

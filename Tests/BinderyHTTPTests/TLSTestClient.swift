@@ -14,12 +14,17 @@ final class TLSTestClient: @unchecked Sendable {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    /// Connects and handshakes. `maxVersion` 0 lets OpenSSL choose.
+    /// Connects and handshakes. `maxVersion` 0 lets OpenSSL choose; `groups` (OpenSSL syntax,
+    /// e.g. `X448`) limits the key exchange groups offered.
     init(port: UInt16, ca: String, certificate: String? = nil, key: String? = nil, maxVersion: Int32 = 0,
-         session: OpaquePointer? = nil, ipv6: Bool = false) throws {
+         session: OpaquePointer? = nil, ipv6: Bool = false, groups: String? = nil) throws {
         context = SSL_CTX_new(TLS_client_method())!
         SSL_CTX_set_security_level(context, 0)
         _ = bindery_tls_set_versions(context, maxVersion == 0 ? TLS1_2_VERSION : TLS1_VERSION, maxVersion)
+        if let groups, bindery_tls_set_groups(context, groups) != 1 {
+            SSL_CTX_free(context)
+            throw Failure(description: "SSL_CTX_set1_groups_list(\(groups)) failed: \(Self.errors())")
+        }
         SSL_CTX_load_verify_locations(context, ca, nil)
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
         if let certificate, let key {

@@ -12,9 +12,6 @@ public enum HTTPHeadParser {
         case failure(HTTPParseError)
     }
 
-    /// Methods Bindery serves; other well-formed methods get 501.
-    public static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
     static let cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n"), space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
 
     /// RFC 9110 `tchar`.
@@ -43,7 +40,7 @@ public enum HTTPHeadParser {
             return .failure(HTTPParseError(414, "request line longer than \(limits.maxRequestLine) bytes"))
         }
         var head: HTTPRequestHead
-        switch parseRequestLine(UnsafeBufferPointer(rebasing: bytes[start..<(lineEnd - 1)])) {
+        switch parseRequestLine(UnsafeBufferPointer(rebasing: bytes[start..<(lineEnd - 1)]), limits: limits) {
         case let .success(parsed): head = parsed
         case let .failure(error): return .failure(error)
         }
@@ -84,12 +81,18 @@ public enum HTTPHeadParser {
         return nil
     }
 
-    private static func parseRequestLine(_ line: UnsafeBufferPointer<UInt8>) -> Swift.Result<HTTPRequestHead, HTTPParseError> {
+    /// Any token is a method: one the application does not serve reaches it, so it can answer
+    /// 405 with `Allow` (RFC 9110 §15.5.6). Only CONNECT, a proxy's method, is refused here.
+    private static func parseRequestLine(_ line: UnsafeBufferPointer<UInt8>,
+                                         limits: HTTPLimits) -> Swift.Result<HTTPRequestHead, HTTPParseError> {
         let parts = line.split(separator: space, omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
             return .failure(HTTPParseError(400, "request line is not METHOD SP TARGET SP VERSION"))
         }
         guard parts[0].allSatisfy({ tokenTable[Int($0)] }) else { return .failure(HTTPParseError(400, "method is not a token")) }
+        guard parts[0].count <= limits.maxMethodLength else {
+            return .failure(HTTPParseError(501, "method longer than \(limits.maxMethodLength) bytes"))  // RFC 9112 §3
+        }
         let method = String(decoding: parts[0], as: UTF8.self)
         let versionBytes = Array(parts[2])
         guard versionBytes.count == 8, versionBytes.starts(with: "HTTP/".utf8), versionBytes[6] == UInt8(ascii: "."),
@@ -103,7 +106,7 @@ public enum HTTPHeadParser {
         guard parts[1].allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "#") }) else {
             return .failure(HTTPParseError(400, "request target has a forbidden character"))
         }
-        guard knownMethods.contains(method) else { return .failure(HTTPParseError(501, "method \(method) is not implemented")) }
+        guard method != "CONNECT" else { return .failure(HTTPParseError(501, "CONNECT is not implemented: this is not a proxy")) }
         let target = String(decoding: parts[1], as: UTF8.self)
         var pathAndQuery: Substring
         if target.hasPrefix("/") {

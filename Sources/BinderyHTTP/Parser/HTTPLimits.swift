@@ -3,6 +3,8 @@
 public struct HTTPLimits: Sendable, Equatable {
     /// Longest request line (414 beyond it).
     public var maxRequestLine = 8 * 1024
+    /// Longest method (501 beyond it, RFC 9112 §3); registered methods are at most 17 bytes.
+    public var maxMethodLength = 32
     /// Largest header section, request line excluded (431 beyond it).
     public var maxHeaderBytes = 32 * 1024
     /// Most header fields (431 beyond it).

@@ -41,10 +41,15 @@ final class Connection {
     var isDispatched = false
     /// Close once the output is flushed.
     var closeAfterFlush = false
+    /// The peer sends nothing more (EPOLLRDHUP, or a read reached the end of the stream):
+    /// neither EPOLLIN nor EPOLLRDHUP is watched again, as both would stay ready for ever.
+    var isInputClosed = false
     var deadline: UInt64 = 0
     var deadlineKind = Deadline.none
     /// The epoll mask registered now.
     var interest: UInt32 = 0
+    /// The socket is in the loop's epoll set (its mask may be 0: errors and hangups only).
+    var isRegistered = false
 
     init(token: UInt64, fd: Int32, remoteAddress: String, tls: TLSConnection, isOverflow: Bool) {
         self.token = token

@@ -16,8 +16,15 @@ final class EventLoop: @unchecked Sendable {
     private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
     private var nextDeadlineScan: UInt64 = 0
     private var isShuttingDown = false
+    /// The listeners are out of epoll because accept4 failed (see `pauseAccepting`).
+    private var isAcceptingPaused = false
+    /// The last accept4 failure logged (errno, monotonic time), so a loop that keeps running
+    /// out of descriptors logs each cause once every ten seconds, not at every retry.
+    private var lastAcceptFailureLogged: (errno: Int32, at: UInt64)?
     private var shutdownDeadline: UInt64 = 0
     private let index: Int
+    /// Returns from epoll_wait: a loop that spins shows here first (read by tests).
+    let wakeups = Counter()
 
     // Shared with other threads; guarded by `lock`.
     private let lock = NSLock()
@@ -78,6 +85,7 @@ final class EventLoop: @unchecked Sendable {
         var tokens = [UInt64](repeating: 0, count: 256)
         while true {
             let count = Int(bindery_epoll_wait(epoll, &masks, &tokens, 256, 250))
+            wakeups.increment()
             if count < 0 && errno != EINTR { server.log("event loop \(index): epoll_wait failed: errno \(errno)") }
             for i in 0..<max(count, 0) {
                 switch tokens[i] {
@@ -91,6 +99,7 @@ final class EventLoop: @unchecked Sendable {
             if now >= nextDeadlineScan {
                 nextDeadlineScan = now + 250_000_000
                 expireDeadlines(now: now)
+                resumeAccepting()
             }
             if isShuttingDown && (connections.isEmpty || now >= shutdownDeadline) {
                 for connection in Array(connections.values) { close(connection) }
@@ -145,9 +154,17 @@ final class EventLoop: @unchecked Sendable {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bindery_accept(listener, $0, &length) }
             }
             if fd < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                if errno != EAGAIN && errno != EWOULDBLOCK { server.log("accept4 failed: errno \(errno)") }
-                return
+                let error = errno
+                switch error {
+                case EAGAIN, EWOULDBLOCK: return
+                // This connection failed (accept(2) passes on its pending network error); the next may not.
+                case EINTR, ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
+                    continue
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM and anything unforeseen: retrying at once would spin.
+                default:
+                    pauseAccepting(after: SocketError(call: "accept4", errno: error, subject: "listener \(listener)"))
+                    return
+                }
             }
             let admission = server.admit()
             if admission == .refuse {
@@ -172,9 +189,45 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Takes the listeners out of epoll: they stay readable while connections wait, so a loop
+    /// that cannot accept them (no descriptor left) would wake at once, for ever. They come back
+    /// when a connection of this loop closes and at every deadline scan (descriptors may also
+    /// free elsewhere in the process).
+    private func pauseAccepting(after error: SocketError) {
+        if !isAcceptingPaused {
+            isAcceptingPaused = true
+            for fd in listeners { _ = bindery_epoll_ctl(epoll, EPOLL_CTL_DEL, fd, 0, 0) }
+            server.acceptPauses.increment()
+        }
+        let now = Self.now()
+        if let last = lastAcceptFailureLogged, last.errno == error.errno, now - last.at < 10_000_000_000 { return }
+        lastAcceptFailureLogged = (error.errno, now)
+        server.log("event loop \(index): \(error); not accepting until a descriptor frees")
+    }
+
+    private func resumeAccepting() {
+        guard isAcceptingPaused else { return }
+        isAcceptingPaused = false
+        for (offset, fd) in listeners.enumerated()
+        where bindery_epoll_ctl(epoll, EPOLL_CTL_ADD, fd, BINDERY_EPOLLIN, Self.listenerTokenBase + UInt64(offset)) != 0 {
+            server.log("event loop \(index): \(SocketError.last("epoll_ctl", "listener \(fd)"))")
+        }
+    }
+
     // MARK: - Serving a connection
 
     private func service(_ connection: Connection, events: UInt32) {
+        if events & (BINDERY_EPOLLERR | BINDERY_EPOLLHUP) != 0 {
+            close(connection)  // reset, or shut down both ways: nothing can be sent any more
+            return
+        }
+        if events & BINDERY_EPOLLRDHUP != 0 {
+            connection.isInputClosed = true
+            if connection.isDispatched {
+                abandon(connection)
+                return
+            }
+        }
         if connection.phase == .handshaking {
             switch connection.tls.handshake() {
             case .done:
@@ -188,8 +241,14 @@ final class EventLoop: @unchecked Sendable {
                     return
                 }
                 connection.setDeadline(.keepAlive, after: configuration.keepAliveTimeout, now: Self.now())
-            case .wantRead: setInterest(connection, BINDERY_EPOLLIN | BINDERY_EPOLLRDHUP); return
-            case .wantWrite: setInterest(connection, BINDERY_EPOLLOUT | BINDERY_EPOLLRDHUP); return
+            case .wantRead:
+                if connection.isInputClosed {
+                    close(connection)  // the handshake needs bytes that will never come
+                } else {
+                    setInterest(connection, BINDERY_EPOLLIN | BINDERY_EPOLLRDHUP)
+                }
+                return
+            case .wantWrite: setInterest(connection, BINDERY_EPOLLOUT | (connection.isInputClosed ? 0 : BINDERY_EPOLLRDHUP)); return
             case .closed: close(connection); return
             case let .failed(error):
                 server.log("TLS handshake with \(connection.remoteAddress) failed: \(error)")
@@ -222,12 +281,23 @@ final class EventLoop: @unchecked Sendable {
         }
         process(connection)
         guard connections[connection.token] != nil else { return }
-        if sawEOF && !connection.isDispatched && connection.pendingOutput == 0 {
+        if sawEOF { connection.isInputClosed = true }
+        if connection.isInputClosed && connection.isDispatched {
+            abandon(connection)
+            return
+        }
+        if sawEOF && connection.pendingOutput == 0 {
             close(connection)
             return
         }
         updateInterest(connection)
     }
+
+    /// A client that stops sending (FIN or reset) while a handler works on its request is taken
+    /// to be gone, as nginx and Go's net/http do: its connection closes and `close` cancels the
+    /// handler's task, so a long poll ends at once instead of holding its resources to the end.
+    /// (Level-triggered EPOLLRDHUP would otherwise report the connection ready until it answers.)
+    private func abandon(_ connection: Connection) { close(connection) }
 
     /// Parses and dispatches requests in order, one in flight at a time.
     private func process(_ connection: Connection) {
@@ -303,7 +373,7 @@ final class EventLoop: @unchecked Sendable {
         pendingHeads[connection.token] = head
         let token = connection.token
         server.inFlight.increment()
-        Task {
+        handlerTasks[token] = Task {
             let response = await handler.respond(to: request)
             self.post(response, to: token)
             self.server.inFlight.decrement()
@@ -312,9 +382,12 @@ final class EventLoop: @unchecked Sendable {
 
     /// Heads of requests whose handler runs as a task, for HEAD and keep-alive decisions.
     private var pendingHeads: [UInt64: HTTPRequestHead] = [:]
+    /// Handler tasks at work, by connection token: cancelled if their connection closes first.
+    private var handlerTasks: [UInt64: Task<Void, Never>] = [:]
 
     private func complete(_ connection: Connection, with response: HTTPResponse, for knownHead: HTTPRequestHead? = nil) {
         let head = knownHead ?? pendingHeads.removeValue(forKey: connection.token)
+        handlerTasks[connection.token] = nil
         connection.isDispatched = false
         let keepAlive = (head?.keepAlive ?? false) && !response.closesConnection && !connection.closeAfterFlush && !isShuttingDown
         serializer.append(response, to: &connection.output, includeBody: head?.method != "HEAD", close: !keepAlive,
@@ -369,21 +442,23 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func updateInterest(_ connection: Connection) {
-        var mask = BINDERY_EPOLLRDHUP
+        var mask = connection.isInputClosed ? 0 : BINDERY_EPOLLRDHUP
         if connection.pendingOutput > 0 || connection.phase == .handshaking && connection.interest & BINDERY_EPOLLOUT != 0 {
             mask |= BINDERY_EPOLLOUT
         }
-        if !connection.isDispatched && connection.pendingOutput < configuration.outputBufferLimit && connection.phase != .closing {
+        let isReading = !connection.isDispatched && connection.pendingOutput < configuration.outputBufferLimit
+        if isReading && connection.phase != .closing && !connection.isInputClosed {
             mask |= BINDERY_EPOLLIN
         }
         setInterest(connection, mask)
     }
 
     private func setInterest(_ connection: Connection, _ mask: UInt32) {
-        if connection.interest == mask { return }
-        let op = connection.interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD
+        if connection.isRegistered && connection.interest == mask { return }
+        let op = connection.isRegistered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD
         if bindery_epoll_ctl(epoll, op, connection.fd, mask, connection.token) == 0 {
             connection.interest = mask
+            connection.isRegistered = true
         } else {
             server.log("epoll_ctl on \(connection.remoteAddress) failed: errno \(errno)")
             close(connection)
@@ -393,9 +468,11 @@ final class EventLoop: @unchecked Sendable {
     private func close(_ connection: Connection) {
         guard connections.removeValue(forKey: connection.token) != nil else { return }
         pendingHeads[connection.token] = nil
+        handlerTasks.removeValue(forKey: connection.token)?.cancel()
         _ = bindery_epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, 0, 0)
         Glibc.close(connection.fd)
         server.release(connection.isOverflow ? .overflow : .accept)
+        resumeAccepting()  // a descriptor is free
     }
 
     // MARK: - Deadlines

@@ -16,6 +16,9 @@ public final class HTTPServer: @unchecked Sendable {
     private let finished = DispatchGroup()
     /// The bound addresses (with the real port when 0 was asked).
     public private(set) var boundAddresses: [ListenAddress] = []
+    /// The connection cap in force: `configuration.maxConnections`, lowered at start when
+    /// RLIMIT_NOFILE cannot hold that many descriptors.
+    public private(set) var effectiveMaxConnections: Int
 
     private let lock = NSLock()
     private var tlsContext: TLSContext
@@ -23,12 +26,15 @@ public final class HTTPServer: @unchecked Sendable {
     private var overflowConnections = 0
     private var rotationTimer: (any DispatchSourceTimer)?
     let inFlight = Counter()
+    /// Times a loop stopped accepting because descriptors ran out (EMFILE, ENFILE).
+    let acceptPauses = Counter()
 
     /// A server answering with `handler`; `logger` receives one line per notable event.
     public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.configuration = configuration
         self.handler = handler
         self.logger = logger
+        effectiveMaxConnections = configuration.maxConnections
         tlsContext = try TLSContext(configuration.tls)
     }
 
@@ -36,10 +42,11 @@ public final class HTTPServer: @unchecked Sendable {
 
     var currentTLSContext: TLSContext { lock.withLock { tlsContext } }
 
-    /// Binds every address and starts the event loops.
+    /// Raises RLIMIT_NOFILE, binds every address and starts the event loops.
     public func start() throws {
         // OpenSSL writes with write(2): a peer that hung up must cost an EPIPE, not the process.
         signal(SIGPIPE, SIG_IGN)
+        capConnectionsToDescriptors()
         let addresses = try configuration.listen.map(ListenAddress.init)
         var perLoop = [[Int32]](repeating: [], count: configuration.eventLoops)
         for address in addresses {
@@ -74,6 +81,19 @@ public final class HTTPServer: @unchecked Sendable {
         timer.resume()
         rotationTimer = timer
         log("listening on \(boundAddresses.map(\.description).joined(separator: ", ")) with \(loops.count) event loops")
+    }
+
+    /// Raises the soft descriptor limit to the hard one, and lowers the connection cap to what
+    /// then fits: past it accept4 would fail with EMFILE, and so would the store's own files.
+    private func capConnectionsToDescriptors() {
+        let (descriptors, failure) = DescriptorLimit.raiseToHardLimit()
+        if let failure { log("\(failure); the connection cap follows the current limit") }
+        effectiveMaxConnections = DescriptorLimit.connectionCap(configured: configuration.maxConnections, descriptorLimit: descriptors)
+        if effectiveMaxConnections < configuration.maxConnections {
+            log("maxConnections lowered from \(configuration.maxConnections) to \(effectiveMaxConnections): RLIMIT_NOFILE allows "
+                + "\(descriptors) descriptors, \(DescriptorLimit.reserve) kept for the rest of the process and "
+                + "\(Self.overflowSlots) for 503 answers past the cap")
+        }
     }
 
     /// Re-reads the certificate, key, CA bundle and CRL. New connections use them;
@@ -130,18 +150,24 @@ public final class HTTPServer: @unchecked Sendable {
     /// Connections open now, across loops.
     public var connectionCount: Int { lock.withLock { openConnections + overflowConnections } }
 
+    /// Returns from epoll_wait across the loops since start (tests prove with it that no loop spins).
+    var loopWakeups: Int { loops.reduce(0) { $0 + $1.wakeups.current } }
+
     // MARK: - Admission
 
     enum Admission { case accept, overflow, refuse }
 
+    /// Connections past the cap that still get a canned 503 (beyond them, a close).
+    static let overflowSlots = 64
+
     /// Counts a new connection against the cap.
     func admit() -> Admission {
         lock.withLock {
-            if openConnections < configuration.maxConnections {
+            if openConnections < effectiveMaxConnections {
                 openConnections += 1
                 return .accept
             }
-            if overflowConnections < 64 {
+            if overflowConnections < Self.overflowSlots {
                 overflowConnections += 1
                 return .overflow
             }

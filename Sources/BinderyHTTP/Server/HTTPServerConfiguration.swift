@@ -9,6 +9,7 @@ public struct HTTPServerConfiguration: Sendable {
     /// Event-loop threads (default: one per core).
     public var eventLoops = max(1, System.coreCount)
     /// Most open connections; beyond it a few get a canned 503, the rest are closed at once.
+    /// Lowered at start if RLIMIT_NOFILE cannot hold them (`HTTPServer.effectiveMaxConnections`).
     public var maxConnections = 10_000
     /// TLS handshake deadline.
     public var handshakeTimeout: Duration = .seconds(10)

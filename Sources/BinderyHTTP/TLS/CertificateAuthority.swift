@@ -23,6 +23,10 @@ public struct CertificateAuthority: Sendable {
         case client = 2
     }
 
+    /// The longest a server or client certificate may live: a year, as browsers and the
+    /// CA/Browser Forum now expect of server certificates (398 days at most).
+    public static let maximumValidityDays = 365
+
     /// A CA from an existing certificate and key.
     public init(root: IssuedCertificate) { self.root = root }
 
@@ -32,9 +36,15 @@ public struct CertificateAuthority: Sendable {
     }
 
     /// A certificate for `commonName` with `subjectAltName` (OpenSSL syntax:
-    /// `DNS:localhost,IP:127.0.0.1,URI:spiffe://...`), signed by this CA.
-    public func issue(commonName: String, subjectAltName: String?, usage: Usage, days: Int = 825) throws -> IssuedCertificate {
-        try Self.issue(caCertificate: root.certificatePEM, caKey: root.privateKeyPEM, commonName: commonName,
+    /// `DNS:localhost,IP:127.0.0.1,URI:spiffe://...`), signed by this CA, valid for `days`
+    /// (1 to `maximumValidityDays`).
+    public func issue(commonName: String, subjectAltName: String?, usage: Usage,
+                      days: Int = Self.maximumValidityDays) throws -> IssuedCertificate {
+        guard (1...Self.maximumValidityDays).contains(days) else {
+            throw CertificateRequestError(commonName: commonName,
+                                          reason: "validity of \(days) days is outside 1...\(Self.maximumValidityDays)")
+        }
+        return try Self.issue(caCertificate: root.certificatePEM, caKey: root.privateKeyPEM, commonName: commonName,
                        subjectAltName: subjectAltName, usage: usage.rawValue, days: days)
     }
 

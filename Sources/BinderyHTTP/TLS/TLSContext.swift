@@ -1,6 +1,6 @@
 import COpenSSL
 
-/// An `SSL_CTX` for the server: TLS 1.2+, intermediate ciphers, no renegotiation or
+/// An `SSL_CTX` for the server: TLS 1.2+, intermediate ciphers and groups, no renegotiation or
 /// compression, rotating session tickets, and required client certificates. Built whole
 /// from files or not at all, so a reload with a bad file keeps the old context.
 public final class TLSContext: @unchecked Sendable {
@@ -18,6 +18,7 @@ public final class TLSContext: @unchecked Sendable {
         func check(_ ok: Bool, _ call: String) throws { if !ok { throw TLSError.drain(call) } }
         try check(bindery_tls_configure_server(context) == 1, "SSL_CTX_set_min_proto_version")
         try check(SSL_CTX_set_cipher_list(context, configuration.cipherList) == 1, "SSL_CTX_set_cipher_list")
+        try check(bindery_tls_set_groups(context, configuration.groups) == 1, "SSL_CTX_set1_groups_list(\(configuration.groups))")
         try check(SSL_CTX_use_certificate_chain_file(context, configuration.certificatePath) == 1,
                   "SSL_CTX_use_certificate_chain_file(\(configuration.certificatePath))")
         try check(SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyPath, SSL_FILETYPE_PEM) == 1,

@@ -41,6 +41,12 @@ static inline int bindery_tls_set_versions(SSL_CTX *ctx, int min, int max) {
     return SSL_CTX_set_min_proto_version(ctx, min) == 1 && SSL_CTX_set_max_proto_version(ctx, max) == 1;
 }
 
+/// SSL_CTX_set1_groups_list: the key exchange groups a context offers or accepts, in OpenSSL's
+/// colon-separated syntax (e.g. "X25519:P-256:P-384"). Returns 1 on success.
+static inline int bindery_tls_set_groups(SSL_CTX *ctx, const char *groups) {
+    return (int)SSL_CTX_set1_groups_list(ctx, groups);
+}
+
 /// Require and verify a client certificate.
 static inline void bindery_tls_require_client_certificate(SSL_CTX *ctx) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE, NULL);
@@ -104,7 +110,8 @@ static inline int bindery_certificate_identity(X509 *cert, char *out, size_t cap
 // ------------------------------------------------------------------------------------
 
 /// Issues a P-256 key and an X.509 certificate for `common_name` with subjectAltName `san`
-/// (OpenSSL syntax, e.g. "DNS:localhost,IP:127.0.0.1"; may be NULL), valid for `days`.
+/// (OpenSSL syntax, e.g. "DNS:localhost,IP:127.0.0.1"; may be NULL), valid for `days` from five
+/// minutes ago.
 /// Signed by the CA given as PEM (`ca_cert_pem`, `ca_key_pem`), or self-signed as a CA when
 /// those are NULL. `usage`: 0 CA, 1 server, 2 client. On success returns 1 and sets
 /// `*cert_pem` and `*key_pem` to NUL-terminated PEM that the caller frees with free().

@@ -10,7 +10,7 @@ FUZZ_DIR := .build-fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := --product bindery-fuzz --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
 
-.PHONY: help deps serve build test quickstart-check contract-check kernel-test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http clean
+.PHONY: help deps serve build test quickstart-check contract-check contract-live kernel-test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ serve: deps ## Build and run `bindery serve` on its defaults (./bindery-data, 12
 build: deps ## Build everything (debug).
 	$(SWIFT) build
 
-test: contract-check fuzz-smoke quickstart-check kernel-test unit-test ## Build and run every test (contract, fuzzing, quick start, real kernels in QEMU, unit and end-to-end).
+test: contract-check fuzz-smoke quickstart-check kernel-test contract-live unit-test ## Build and run every test (contract, fuzzing, quick start, real kernels in QEMU, schemathesis and sslyze, unit and end-to-end).
 
 VENV := .build/venv
 
@@ -42,6 +42,10 @@ $(VENV)/bin/openapi-spec-validator:
 
 contract-check: $(VENV)/bin/openapi-spec-validator ## Validate openapi.yaml as an OpenAPI 3.1 document.
 	$(VENV)/bin/openapi-spec-validator openapi.yaml
+
+contract-live: deps $(VENV)/bin/openapi-spec-validator ## schemathesis (all phases, >= 5,000 cases) and sslyze (Mozilla intermediate) against a live bindery serve.
+	$(SWIFT) build --product bindery
+	Tests/Contract/run.sh
 
 kernel-test: deps ## Run the executor and the daemon on real Debian kernels (6.1 and 6.12) in QEMU.
 	@for p in qemu-system-x86 busybox-static cpio kmod xz-utils; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$${missing:-} $$p"; done; \

@@ -8,7 +8,7 @@ import XCTest
 /// Helpers for tests that run `bindery serve` as a separate process (no tests of its own).
 class EndToEndTestCase: XCTestCase, @unchecked Sendable {
     var directory: String!
-    private var server: Process?
+    private(set) var server: Process?
     var port = 0
 
     override func setUpWithError() throws {
@@ -47,10 +47,12 @@ class EndToEndTestCase: XCTestCase, @unchecked Sendable {
 
     /// Starts `bindery serve` on port 0 and returns what it printed on stdout before serving.
     @discardableResult
-    func startServer() throws -> String {
+    /// `prefix` runs it under another command (`prlimit --nofile=…`).
+    func startServer(_ extra: [String] = [], prefix: [String] = []) throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try product("bindery"))
-        process.arguments = ["serve", "--data-dir", directory, "--listen", "127.0.0.1:0"]
+        let command: [String] = prefix + [try product("bindery"), "serve", "--data-dir", directory!, "--listen", "127.0.0.1:0"] + extra
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
@@ -96,8 +98,10 @@ class EndToEndTestCase: XCTestCase, @unchecked Sendable {
         let pki = directory + "/pki"
         var arguments = ["-s", "-i", "-X", method, "--cacert", "\(pki)/ca.pem", "--cert", "\(pki)/\(name).pem", "--key", "\(pki)/\(name)-key.pem"]
         for header in headers { arguments += ["-H", header] }
+        // Request bodies go outside the data dir, which a test may have filled on purpose.
+        let file = NSTemporaryDirectory() + "bindery-request-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: file) }
         if let body {
-            let file = directory + "/request-\(UUID().uuidString).json"
             try body.write(toFile: file, atomically: true, encoding: .utf8)
             arguments += ["-H", "Content-Type: application/json", "--data-binary", "@" + file]
         }

@@ -70,7 +70,8 @@ extension APIHandler {
         while true {
             let events = try await store.read { [query] db in try AuditChain.events(query, in: db) }
             let remaining = deadline - ContinuousClock.now
-            if !events.isEmpty || remaining <= .zero {
+            // A cancelled task means the client is gone: stop waiting, nobody reads the answer.
+            if !events.isEmpty || remaining <= .zero || Task.isCancelled {
                 return .ok(.init(body: .json(.init(items: events.map(Self.change), nextCursor: Int64(events.last?.seq ?? after)))))
             }
             await store.writer.committed.wait(timeout: remaining)

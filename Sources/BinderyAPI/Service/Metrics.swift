@@ -15,6 +15,13 @@ final class RequestMetrics: @unchecked Sendable {
 
     private let lock = NSLock()
     private var series: [String: Series] = [:]   // "operation status"
+    private var inFlight: [String: Int] = [:]     // operation -> requests running now
+
+    /// Counts a request of `operation` as running until `finished` is called.
+    func started(_ operation: String) { lock.withLock { inFlight[operation, default: 0] += 1 } }
+
+    /// Counts a request of `operation` as no longer running.
+    func finished(_ operation: String) { lock.withLock { inFlight[operation, default: 1] -= 1 } }
 
     func observe(operation: String, status: Int, seconds: Double) {
         lock.withLock {
@@ -28,8 +35,13 @@ final class RequestMetrics: @unchecked Sendable {
 
     /// The exposition lines for requests.
     func lines() -> [String] {
-        let snapshot = lock.withLock { series }
-        var lines = ["# HELP bindery_http_requests_total API requests by operation id and status.",
+        let (snapshot, running) = lock.withLock { (series, inFlight) }
+        var lines = ["# HELP bindery_http_requests_in_flight API requests running now, by operation id.",
+                     "# TYPE bindery_http_requests_in_flight gauge"]
+        for operation in running.keys.sorted() {
+            lines.append("bindery_http_requests_in_flight{operation=\"\(operation)\"} \(running[operation]!)")
+        }
+        lines += ["# HELP bindery_http_requests_total API requests by operation id and status.",
                      "# TYPE bindery_http_requests_total counter"]
         let keys = snapshot.keys.sorted()
         for key in keys {
@@ -66,6 +78,8 @@ struct MetricsMiddleware: ServerMiddleware {
                    next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?))
         async throws -> (HTTPResponse, HTTPBody?) {
         let start = ContinuousClock.now
+        metrics.started(operationID)
+        defer { metrics.finished(operationID) }
         do {
             let result = try await next(request, body, metadata)
             metrics.observe(operation: operationID, status: result.0.status.code, seconds: Self.seconds(since: start))

@@ -166,3 +166,24 @@ done:
     BIO_free(key_out);
     return ok;
 }
+
+// ---- revocation against the CRLs in force now ---------------------------------------------
+
+int bindery_tls_peer_revoked(SSL_CTX *current, SSL *ssl) {
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    if (peer == NULL) return -1;
+    X509_STORE *store = SSL_CTX_get_cert_store(current);
+    if (store == NULL || !X509_STORE_lock(store)) return 0;
+    int revoked = 0;
+    STACK_OF(X509_OBJECT) *objects = X509_STORE_get0_objects(store);
+    for (int i = 0; objects != NULL && i < sk_X509_OBJECT_num(objects) && !revoked; i++) {
+        X509_OBJECT *object = sk_X509_OBJECT_value(objects, i);
+        if (X509_OBJECT_get_type(object) != X509_LU_CRL) continue;
+        X509_CRL *crl = X509_OBJECT_get0_X509_CRL(object);
+        if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(peer)) != 0) continue;
+        X509_REVOKED *entry = NULL;
+        if (X509_CRL_get0_by_cert(crl, &entry, peer) == 1) revoked = 1;
+    }
+    X509_STORE_unlock(store);
+    return revoked;
+}

@@ -175,9 +175,33 @@ final class HTTPServerTests: XCTestCase {
         let crl = try pki.revoke("dns-client")
         let port = try start { $0.tls.crlPath = crl }
         XCTAssertEqual(try get(try client(port, as: "uri-client"))?.status, 200, "a certificate not on the CRL is accepted")
-        if let revoked = try? client(port, as: "dns-client") {
-            XCTAssertNil(try? get(revoked) ?? nil, "a revoked certificate gets no answer")
+        do {
+            let revoked = try client(port, as: "dns-client")
+            XCTAssertNil(try? get(revoked), "a revoked certificate gets no answer")
+        } catch {
+            XCTAssertTrue("\(error)".hasPrefix("handshake failed"), "refused in the handshake: \(error)")
         }
+    }
+
+    func testRevocationAppliesToTheNextRequestOnOpenAndResumedConnections() throws {
+        let crl = try pki.revoke("cn-client")   // a CRL that does not list dns-client yet
+        let port = try start { $0.tls.crlPath = crl }
+        let open = try client(port, as: "dns-client", maxVersion: TLS1_2_VERSION)
+        XCTAssertEqual(try get(open)?.status, 200)
+        let session = try XCTUnwrap(open.session())
+        defer { SSL_SESSION_free(session) }
+
+        XCTAssertEqual(try pki.revoke("dns-client"), crl, "the same CRL file, now listing dns-client")
+        try server!.reloadTLS()
+
+        let next = try get(open)
+        XCTAssertEqual(next?.status, 403, "the next request on a connection opened before the revocation")
+        XCTAssertTrue(open.isClosedByServer(), "and the connection is closed")
+        let resumed = try TLSTestClient(port: port, ca: pki.path("ca"), certificate: pki.path("dns-client"), key: pki.key("dns-client"),
+                                        maxVersion: TLS1_2_VERSION, session: session)
+        XCTAssertTrue(resumed.isResumed, "a resumed session skips chain verification")
+        XCTAssertEqual(try get(resumed)?.status, 403, "yet its first request is refused")
+        XCTAssertEqual(try get(try client(port, as: "uri-client"))?.status, 200, "others are served")
     }
 
     func testHandshakeAndKeepAliveDeadlinesCloseConnections() throws {

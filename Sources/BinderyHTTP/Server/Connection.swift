@@ -39,6 +39,8 @@ final class Connection {
     var chunked: ChunkedDecoder?
     /// A handler is working on a request: nothing more is parsed until it answers (pipelining order).
     var isDispatched = false
+    /// The TLS context generation whose CRLs the peer was last checked against (0: never).
+    var revocationCheckedGeneration = 0
     /// Close once the output is flushed.
     var closeAfterFlush = false
     /// The peer sends nothing more (EPOLLRDHUP, or a read reached the end of the stream):

@@ -356,6 +356,16 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func dispatch(_ connection: Connection, head: HTTPRequestHead, body: [UInt8]) {
+        // Revocation applies to the next request: resumed sessions skip chain verification and
+        // connections outlive CRL reloads, so each connection is checked once per TLS context.
+        let current = server.currentTLSContext
+        if connection.revocationCheckedGeneration != current.generation {
+            if connection.tls.isPeerRevoked(by: current) {
+                respondAndClose(connection, .problem(403, detail: "the client certificate has been revoked"))
+                return
+            }
+            connection.revocationCheckedGeneration = current.generation
+        }
         connection.head = nil
         connection.chunked = nil
         connection.isDispatched = true

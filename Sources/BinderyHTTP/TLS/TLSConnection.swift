@@ -76,6 +76,10 @@ final class TLSConnection {
         return (identity, identityKind, fingerprint)
     }
 
+    /// True when a CRL in `context` (the one in force now, not necessarily the one this
+    /// connection was accepted with) lists the peer's certificate.
+    func isPeerRevoked(by context: TLSContext) -> Bool { bindery_tls_peer_revoked(context.context, ssl) == 1 }
+
     /// The negotiated protocol, e.g. `TLSv1.3`.
     var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
 

@@ -1,3 +1,4 @@
+import Synchronization
 import COpenSSL
 
 /// An `SSL_CTX` for the server: TLS 1.2+, intermediate ciphers and groups, no renegotiation or
@@ -8,6 +9,11 @@ public final class TLSContext: @unchecked Sendable {
     let context: OpaquePointer
     /// The configuration it was built from.
     public let configuration: TLSConfiguration
+    /// Which build this is: a reload makes a context with a higher number.
+    let generation = TLSContext.nextGeneration()
+
+    private static let generations = Mutex(0)
+    private static func nextGeneration() -> Int { generations.withLock { $0 += 1; return $0 } }
 
     /// Loads and checks everything in `configuration`.
     public init(_ configuration: TLSConfiguration) throws {

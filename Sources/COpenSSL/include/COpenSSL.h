@@ -60,6 +60,12 @@ static inline int bindery_tls_load_crl(SSL_CTX *ctx, const char *path) {
     return X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
 }
 
+/// 1 when the peer certificate of `ssl` is listed as revoked by a CRL that `current`'s store
+/// holds for its issuer, 0 when not (or no CRL is loaded), -1 when there is no peer
+/// certificate. Resumed sessions skip chain verification, and connections outlive CRL
+/// reloads, so the server asks this per connection against the context in force now.
+int bindery_tls_peer_revoked(SSL_CTX *current, SSL *ssl);
+
 /// SSL_set_tlsext_host_name for clients (SNI).
 static inline int bindery_tls_set_server_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);

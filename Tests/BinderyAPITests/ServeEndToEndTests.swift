@@ -247,6 +247,17 @@ final class LiveGrantEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         try JSONSerialization.data(withJSONObject: grants).write(to: URL(fileURLWithPath: roles), options: .atomic)
         XCTAssertEqual(try curl("/v1/vms", as: "late").status, 403, "revocation applies to the next request")
         XCTAssertEqual(try curl("/v1/vms", as: "admin").status, 200, "other grants stay")
+
+        // Each change of the grants in force is in the audit chain.
+        let deadline = Date().addingTimeInterval(20)
+        var changes: [String] = []
+        while Date() < deadline {
+            let page = try json(try curl("/v1/audit?resourceType=grant&resourceId=uri:spiffe://bindery.local/late").body)
+            changes = (page["items"] as? [[String: Any]] ?? []).map { "\($0["action"] ?? "") \($0["after"] ?? "-")" }
+            if changes.count >= 3 { break }
+            usleep(20_000)
+        }
+        XCTAssertEqual(changes, [#"grant.set {"role":"reader"}"#, #"grant.set {"role":"operator"}"#, "grant.revoke -"])
     }
 
     func testAGrantForACommonNameNeverMatchesAURISAN() throws {

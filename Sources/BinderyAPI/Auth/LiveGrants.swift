@@ -18,13 +18,17 @@ package final class LiveGrants: Sendable {
     private let path: String
     private let configured: RoleMap
     private let log: @Sendable (String) -> Void
+    private let changed: @Sendable (_ before: RoleMap, _ after: RoleMap) -> Void
     private let cache = Mutex(Cache())
 
-    /// Grants from the file at `path` merged with `configured` (which win).
-    package init(path: String, configured: RoleMap, log: @escaping @Sendable (String) -> Void) throws {
+    /// Grants from the file at `path` merged with `configured` (which win). `changed` hears of
+    /// every reload that changed the grants in force (to audit it).
+    package init(path: String, configured: RoleMap, log: @escaping @Sendable (String) -> Void,
+                 changed: @escaping @Sendable (_ before: RoleMap, _ after: RoleMap) -> Void = { _, _ in }) throws {
         self.path = path
         self.configured = configured
         self.log = log
+        self.changed = changed
         let initial = try RoleMap.load(from: path)
         cache.withLock { $0 = Cache(stamp: Self.stamp(of: path), merged: Self.merge(initial, configured)) }
     }
@@ -40,11 +44,14 @@ package final class LiveGrants: Sendable {
         } catch {
             log("role grants in \(path) not reloaded, keeping the previous ones: \(error)")
         }
-        return cache.withLock { cache in
+        let (before, after) = cache.withLock { cache -> (RoleMap, RoleMap) in
+            let before = cache.merged
             cache.stamp = stamp
             if let merged { cache.merged = merged }
-            return cache.merged
+            return (before, cache.merged)
         }
+        if before != after { changed(before, after) }
+        return after
     }
 
     private static func merge(_ file: RoleMap, _ configured: RoleMap) -> RoleMap {

@@ -110,7 +110,8 @@ package final class BinderyService: @unchecked Sendable {
             tls = TLSConfiguration(certificatePath: pki.directory + "/server.pem", privateKeyPath: pki.directory + "/server-key.pem",
                                    clientCABundlePath: pki.directory + "/ca.pem")
         }
-        let grants = try LiveGrants(path: pki.roleMapPath, configured: configuration.roles, log: log)
+        let grants = try LiveGrants(path: pki.roleMapPath, configured: configuration.roles, log: log,
+                                    changed: GrantAudit.recorder(source: pki.roleMapPath, store: store))
         let transport = BinderyTransport(store: store, contract: try Contract.embedded(), grants: { grants.current() })
         let metrics = RequestMetrics()
         let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { capabilities }, kernelReachable: {

@@ -74,7 +74,12 @@ final class AuditEndToEndTests: EndToEndTestCase, @unchecked Sendable {
             }
             answered.signal()
         }
-        usleep(300_000)
+        // Write only once the watcher is parked in the server (a state, not a sleep).
+        let deadline = Date().addingTimeInterval(20)
+        while !(try curl("/metrics").body.contains(#"bindery_http_requests_in_flight{operation="watchEvents"} 1"#)) {
+            if Date() > deadline { return XCTFail("the long-poll never reached the server") }
+            usleep(10_000)
+        }
         XCTAssertEqual(try curl("/v1/vms", method: "POST", body: #"{"name":"second"}"#).status, 201)
         XCTAssertEqual(answered.wait(timeout: .now() + 30), .success, "the long-poll woke on the commit")
         XCTAssertTrue(watched.contains { $0["action"] as? String == "vm.create" }, "\(watched)")

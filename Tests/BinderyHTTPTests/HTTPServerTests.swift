@@ -356,7 +356,8 @@ final class HTTPServerTests: XCTestCase {
         let busy = try client(port)
         try busy.send("GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
         let idle = try client(port)
-        usleep(50_000)
+        // Shut down only once the slow request is in flight (a state, not a sleep).
+        eventually("the slow request is in flight") { server!.inFlight.current == 1 }
         let stopped = DispatchSemaphore(value: 0)
         let running = server!
         DispatchQueue.global().async {

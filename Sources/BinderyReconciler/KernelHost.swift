@@ -1,13 +1,16 @@
 import BinderyKernel
 import Foundation
 
-/// What the reconciler holds in the kernel: one `VMContext` per VM, which device is attached
-/// where, and which binding is bound with which table. Lost with the process, by design:
-/// closing a container releases everything, so a restart rebuilds from desired state.
+/// What the reconciler holds in the kernel: one IOMMU context per VM (a type1 container or an
+/// iommufd, whichever binding path this host uses), which device is attached where, and which
+/// binding is bound with which table. Lost with the process, by design: closing a container
+/// releases everything, so a restart rebuilds from desired state.
 final class KernelHost: @unchecked Sendable {
     let syscalls: any Syscalls
     let inventory: SysfsInventory
     let binder: DriverBinder
+    /// How this host binds guest page tables, chosen once from what the kernel answered.
+    let bindingPath: HostCapabilities.Mechanism
 
     /// A binding as it is in the kernel.
     struct BoundTable {
@@ -19,20 +22,32 @@ final class KernelHost: @unchecked Sendable {
     }
 
     private let lock = NSLock()
-    private var contexts: [String: VMContext] = [:]
+    private var contexts: [String: any VMIOMMUContext] = [:]
     private var vmLocks: [String: NSLock] = [:]
     private var attachments: [String: String] = [:]   // device → VM
     private var bound: [String: BoundTable] = [:]       // binding → table
     private var reserved: [String: (vmID: String, pasid: UInt32)] = [:]  // binding → PASID allocated, not bound
 
-    init(syscalls: any Syscalls, sysfsRoot: String) {
+    /// A host over `syscalls`; `bindingPath` nil: probe the kernel for it (no nesting anywhere
+    /// means type1, whose contexts report binding as unavailable with the kernel's reason).
+    init(syscalls: any Syscalls, sysfsRoot: String, bindingPath: HostCapabilities.Mechanism? = nil) {
         self.syscalls = syscalls
         inventory = SysfsInventory(syscalls: syscalls, root: sysfsRoot)
         binder = DriverBinder(inventory: inventory)
+        self.bindingPath = bindingPath
+            ?? CapabilityProbe(syscalls: syscalls, inventory: inventory).discover().nesting.mechanism ?? .vfioType1Nesting
     }
 
-    func context(_ vmID: String) -> VMContext? { lock.withLock { contexts[vmID] } }
-    func setContext(_ context: VMContext?, for vmID: String) { lock.withLock { contexts[vmID] = context } }
+    /// A new IOMMU context for a VM on this host's binding path.
+    func makeContext(memory: [GuestMemoryRegion]) throws(KernelError) -> any VMIOMMUContext {
+        switch bindingPath {
+        case .vfioType1Nesting: return try VMContext(syscalls: syscalls, inventory: inventory, memory: memory)
+        case .iommufd: return try IOMMUFDVMContext(syscalls: syscalls, inventory: inventory, memory: memory)
+        }
+    }
+
+    func context(_ vmID: String) -> (any VMIOMMUContext)? { lock.withLock { contexts[vmID] } }
+    func setContext(_ context: (any VMIOMMUContext)?, for vmID: String) { lock.withLock { contexts[vmID] = context } }
     func attachment(of device: String) -> String? { lock.withLock { attachments[device] } }
     func setAttachment(_ vmID: String?, of device: String) { lock.withLock { attachments[device] = vmID } }
     func devices(attachedTo vmID: String) -> [String] { lock.withLock { attachments.filter { $0.value == vmID }.map(\.key) } }

@@ -9,8 +9,8 @@ extension Reconciler {
     private enum Plan {
         case nothing
         case status(phase: String, Condition, retry: Bool)
-        case bind(BindingRecord, VMContext)
-        case rebind(BindingRecord, VMContext, old: KernelHost.BoundTable)
+        case bind(BindingRecord, any VMIOMMUContext)
+        case rebind(BindingRecord, any VMIOMMUContext, old: KernelHost.BoundTable)
         case unbind(BindingRecord, KernelHost.BoundTable?)
     }
 
@@ -97,14 +97,20 @@ extension Reconciler {
             return .status(phase: "Pending", Condition(type: "Bound", status: false, reason: "WaitingForDevice",
                                                         message: "waiting for \(address) to be attached to \(vmID)"), retry: false)
         }
-        guard let nesting = context.nesting, nesting.canBindPageTables else {
+        let addressWidth: Int
+        switch context.pageTableBinding {
+        case let .available(width, _, _): addressWidth = width
+        case .unknown:
+            return .status(phase: "Pending", Condition(type: "Bound", status: false, reason: "WaitingForDevice",
+                                                        message: "waiting for \(vmID)'s IOMMU context to report what it can bind"), retry: false)
+        case let .unavailable(reason):
             return .status(phase: "Failed", Condition(type: "Bound", status: false, reason: "CapabilityMissing",
-                message: "terminal: VFIO_IOMMU_GET_INFO on \(vmID)'s container advertises no nesting capability, so this host cannot bind guest page tables"),
+                message: "terminal: \(reason), so this host cannot bind guest page tables for \(vmID) (binding path \(kernel.bindingPath.rawValue))"),
                 retry: false)
         }
-        guard record.spec.format == "intel-vtd", record.spec.version == 1, Int(nesting.addressWidth) >= record.spec.addressWidth else {
+        guard record.spec.format == "intel-vtd", record.spec.version == 1, addressWidth >= record.spec.addressWidth else {
             return .status(phase: "Failed", Condition(type: "Bound", status: false, reason: "FormatNotSupported",
-                message: "terminal: this host binds intel-vtd version 1 up to \(nesting.addressWidth)-bit addresses"), retry: false)
+                message: "terminal: this host binds intel-vtd version 1 up to \(addressWidth)-bit addresses"), retry: false)
         }
         if let current {
             if current.generation == record.meta.generation {
@@ -144,17 +150,17 @@ extension Reconciler {
 
     /// Binds on a host PASID: the one reserved by an earlier failed attempt, else a new one
     /// (the requested one, if any). A failed bind keeps the PASID reserved for the retry.
-    private func bind(_ record: BindingRecord, _ context: VMContext) throws -> KernelHost.BoundTable {
+    private func bind(_ record: BindingRecord, _ context: any VMIOMMUContext) throws -> KernelHost.BoundTable {
         try kernel.withVM(record.spec.vmID) {
             let pasid: UInt32
             if let reserved = kernel.reservedPASID(for: record.id, vmID: record.spec.vmID) {
                 pasid = reserved
             } else {
-                pasid = try context.allocatePASID(in: record.spec.requestedHostPASID.map { UInt32($0)...UInt32($0) })
+                pasid = try context.allocatePASID(on: record.spec.deviceAddress, in: record.spec.requestedHostPASID.map { UInt32($0)...UInt32($0) })
                 kernel.setReservedPASID(pasid, for: record.id, vmID: record.spec.vmID)
             }
             let table = guestTable(record, hostPASID: pasid)
-            try context.bind(table)
+            try context.bind(table, on: record.spec.deviceAddress)
             kernel.setReservedPASID(nil, for: record.id, vmID: record.spec.vmID)
             let bound = KernelHost.BoundTable(vmID: record.spec.vmID, device: record.spec.deviceAddress, hostPASID: pasid,
                                               bind: table, generation: record.meta.generation)
@@ -163,15 +169,21 @@ extension Reconciler {
         }
     }
 
-    /// The guest switched tables: unbind the old one, bind the new one on the same host PASID.
-    private func rebind(_ record: BindingRecord, _ context: VMContext, old: KernelHost.BoundTable) throws -> KernelHost.BoundTable {
+    /// The guest switched tables: replace the old one with the new one on the same host PASID.
+    /// If the new one is refused, the old one stays bound (the executor puts it back).
+    private func rebind(_ record: BindingRecord, _ context: any VMIOMMUContext, old: KernelHost.BoundTable) throws -> KernelHost.BoundTable {
         try kernel.withVM(record.spec.vmID) {
             let table = guestTable(record, hostPASID: old.hostPASID)
-            try context.unbind(old.bind)
-            kernel.setBoundTable(nil, for: record.id)
-            kernel.setReservedPASID(old.hostPASID, for: record.id, vmID: record.spec.vmID)
-            try context.bind(table)
-            kernel.setReservedPASID(nil, for: record.id, vmID: record.spec.vmID)
+            do {
+                try context.rebind(from: old.bind, to: table, on: record.spec.deviceAddress)
+            } catch let error as KernelError {
+                // Putting the old table back failed too: nothing is bound, the PASID stays ours.
+                if case .rollbackIncomplete = error {
+                    kernel.setBoundTable(nil, for: record.id)
+                    kernel.setReservedPASID(old.hostPASID, for: record.id, vmID: record.spec.vmID)
+                }
+                throw error
+            }
             let bound = KernelHost.BoundTable(vmID: record.spec.vmID, device: record.spec.deviceAddress, hostPASID: old.hostPASID,
                                               bind: table, generation: record.meta.generation)
             kernel.setBoundTable(bound, for: record.id)
@@ -185,12 +197,12 @@ extension Reconciler {
         guard let context = kernel.context(vmID) else { return }
         try kernel.withVM(vmID) {
             if let table {
-                try context.unbind(table.bind)
+                try context.unbind(table.bind, on: record.spec.deviceAddress)
                 kernel.setBoundTable(nil, for: record.id)
                 kernel.setReservedPASID(table.hostPASID, for: record.id, vmID: vmID)
             }
             if let pasid = kernel.reservedPASID(for: record.id, vmID: vmID) {
-                try context.freePASID(pasid)
+                try context.freePASID(pasid, on: record.spec.deviceAddress)
                 kernel.setReservedPASID(nil, for: record.id, vmID: vmID)
             }
         }

@@ -113,8 +113,8 @@ extension Reconciler {
             try kernel.withVM(vmID) {
                 for binding in kernel.bindings(onDevice: address) {
                     if let table = kernel.boundTable(binding) {
-                        try context.unbind(table.bind)
-                        try context.freePASID(table.hostPASID)
+                        try context.unbind(table.bind, on: address)
+                        try context.freePASID(table.hostPASID, on: address)
                     }
                     kernel.setBoundTable(nil, for: binding)
                 }
@@ -139,7 +139,10 @@ extension Reconciler {
         if let context = kernel.context(vmID) {
             kernel.withVM(vmID) {
                 for binding in kernel.bindings(onDevice: address) {
-                    if let table = kernel.boundTable(binding) { try? context.unbind(table.bind); try? context.freePASID(table.hostPASID) }
+                    if let table = kernel.boundTable(binding) {
+                        try? context.unbind(table.bind, on: address)
+                        try? context.freePASID(table.hostPASID, on: address)
+                    }
                     kernel.setBoundTable(nil, for: binding)
                 }
                 try? context.detach(address)

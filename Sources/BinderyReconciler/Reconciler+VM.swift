@@ -37,7 +37,7 @@ extension Reconciler {
                 try OperationsJournal.begin(resourceType: "vm", resourceID: id, action: "open-context", generation: vm.meta.generation, in: db)
             }
             do {
-                let context = try VMContext(syscalls: kernel.syscalls, inventory: kernel.inventory, memory: regions)
+                let context = try kernel.makeContext(memory: regions)
                 kernel.setContext(context, for: id)
                 try await store.write { db in
                     try OperationsJournal.finish(intent, succeeded: true, in: db)

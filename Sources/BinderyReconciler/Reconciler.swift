@@ -26,7 +26,7 @@ public final class Reconciler: @unchecked Sendable {
         self.store = store
         self.options = options
         self.logger = logger
-        kernel = KernelHost(syscalls: syscalls, sysfsRoot: options.sysfsRoot)
+        kernel = KernelHost(syscalls: syscalls, sysfsRoot: options.sysfsRoot, bindingPath: options.bindingPath)
     }
 
     /// Recovers from whatever the last process left (see `recoverAfterRestart`), syncs the

@@ -14,6 +14,8 @@ public struct ReconcilerOptions: Sendable {
     public var backoffCap: Double = 30
     /// Where sysfs is.
     public var sysfsRoot = "/sys"
+    /// How guest page tables are bound (nil: ask the kernel once at start).
+    public var bindingPath: HostCapabilities.Mechanism?
     /// Which devices may be assigned (and rebound for it).
     public var devicePolicy = DevicePolicy()
     /// Where guest memory backing files may live (none: only anonymous memory).

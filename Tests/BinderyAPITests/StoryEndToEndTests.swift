@@ -194,3 +194,39 @@ final class StoryEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertEqual(try devices("assignable=true").count, 6)
     }
 }
+
+/// The same story on hosts with other IOMMU interfaces (`--simulated-host`).
+final class BindingPathEndToEndTests: EndToEndTestCase, @unchecked Sendable {
+    private func bindOne(_ profile: String) throws -> (host: [String: Any], binding: [String: Any]) {
+        try startServer(["--simulated-host", profile])
+        let host = try json(try curl("/v1/host").body)
+        let vm = try json(try curl("/v1/vms", method: "POST", body: #"{"name":"vm","memory":[{"guestAddress":"0x0","size":1073741824}]}"#).body)["id"] as! String
+        XCTAssertEqual(try curl("/v1/vms/\(vm)/devices/0000:3b:00.0", method: "PUT", body: "{}").status, 202)
+        let body = #"{"vm":"\#(vm)","device":"0000:3b:00.0","type":"guest-page-table","guestPasid":5,"format":"intel-vtd","version":1,"pageTable":{"address":"0x1000","addressWidth":48},"vtd":{"sre":true}}"#
+        let created = try curl("/v1/bindings", method: "POST", body: body)
+        guard created.status == 202 else { return (host, try json(created.body)) }
+        let id = try json(created.body)["id"] as! String
+        let deadline = Date().addingTimeInterval(20)
+        var binding = try json(try curl("/v1/bindings/\(id)").body)
+        while !["Bound", "Failed"].contains((binding["status"] as? [String: Any])?["phase"] as? String ?? "") && Date() < deadline {
+            usleep(20_000)
+            binding = try json(try curl("/v1/bindings/\(id)").body)
+        }
+        return (host, binding)
+    }
+
+    func testAnIOMMUFDHostBindsThroughIOMMUFD() throws {
+        let (host, binding) = try bindOne("iommufd")
+        let nesting = (host["iommu"] as? [String: Any])?["nesting"] as? [String: Any]
+        XCTAssertEqual(nesting?["mechanism"] as? String, "iommufd")
+        XCTAssertEqual((binding["status"] as? [String: Any])?["phase"] as? String, "Bound", "\(binding)")
+    }
+
+    func testAHostWithoutNestingRefusesWithTheReason() throws {
+        let (host, refusal) = try bindOne("type1-only")
+        let nesting = (host["iommu"] as? [String: Any])?["nesting"] as? [String: Any]
+        XCTAssertEqual(nesting?["supported"] as? Bool, false)
+        XCTAssertTrue((nesting?["reason"] as? String ?? "").contains("GET_INFO"), "\(nesting ?? [:])")
+        XCTAssertEqual(refusal["status"] as? Int, 422, "refused at the API, naming what the host supports: \(refusal)")
+    }
+}

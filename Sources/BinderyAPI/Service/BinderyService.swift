@@ -29,6 +29,8 @@ package final class BinderyService: @unchecked Sendable {
         package var sysfsRoot = "/sys"
         /// Fault plan for the simulated kernel.
         package var faults = ""
+        /// Which kind of host the simulated kernel pretends to be (`SimulatedHostProfile`).
+        package var simulatedHost = SimulatedHostProfile.type1Nesting.rawValue
         /// Server certificate, key and client CA; nil: the development PKI.
         package var tls: TLSConfiguration?
         /// Role grants from the config file (win over `<data-dir>/pki/roles.json`).
@@ -59,17 +61,23 @@ package final class BinderyService: @unchecked Sendable {
         self.log = log
     }
 
+    /// The simulated host profiles `--simulated-host` takes.
+    package static let simulatedHostNames = SimulatedHostProfile.allCases.map(\.rawValue)
+
     /// Opens everything and starts serving. Returns once the listeners are up.
     package func start() async throws {
+        guard let profile = SimulatedHostProfile(rawValue: configuration.simulatedHost) else {
+            throw ConfigurationError(reason: "simulated host \(configuration.simulatedHost) is none of \(Self.simulatedHostNames.joined(separator: ", "))")
+        }
         let syscalls: any Syscalls
         let sysfsRoot: String
         switch configuration.kernel {
         case .linux: (syscalls, sysfsRoot) = (LinuxSyscalls(), configuration.sysfsRoot)
-        case .simulated: (syscalls, sysfsRoot) = (SimulatedKernel(faults: try FaultPlan(parsing: configuration.faults)), "/sys")
+        case .simulated: (syscalls, sysfsRoot) = (SimulatedKernel(host: profile.host, faults: try FaultPlan(parsing: configuration.faults)), "/sys")
         case .auto:
             (syscalls, sysfsRoot) = FileManager.default.fileExists(atPath: VFIOContainer.path)
                 ? (LinuxSyscalls(), configuration.sysfsRoot)
-                : (SimulatedKernel(faults: try FaultPlan(parsing: configuration.faults)), "/sys")
+                : (SimulatedKernel(host: profile.host, faults: try FaultPlan(parsing: configuration.faults)), "/sys")
         }
         kernelDriver = syscalls.driverName
         let why: String
@@ -85,8 +93,12 @@ package final class BinderyService: @unchecked Sendable {
         if reclaimed > 0 { log("reclaimed \(reclaimed) Idempotency-Key(s) left in flight by the previous process") }
         let memoryPolicy = try makeMemoryPolicy()
         log("guest memory may come from: \(memoryPolicy.directories.joined(separator: ", "))")
+        let capabilities = CapabilityProbe(syscalls: syscalls, inventory: SysfsInventory(syscalls: syscalls, root: sysfsRoot)).discover()
+        log("binding path: " + (capabilities.nesting.mechanism.map { "\($0.rawValue)" }
+            ?? "none (\(capabilities.nesting.reason ?? "no nesting"))"))
         var options = ReconcilerOptions()
         options.sysfsRoot = sysfsRoot
+        options.bindingPath = capabilities.nesting.mechanism
         options.memoryPolicy = memoryPolicy
         do {
             options.devicePolicy = try DevicePolicy(parsing: configuration.allowedDevices)
@@ -99,7 +111,6 @@ package final class BinderyService: @unchecked Sendable {
         let reconciler = Reconciler(store: store, syscalls: syscalls, options: options, logger: log)
         try await reconciler.start()
         self.reconciler = reconciler
-        let capabilities = CapabilityProbe(syscalls: syscalls, inventory: SysfsInventory(syscalls: syscalls, root: sysfsRoot)).discover()
 
         let pki = DevelopmentPKI(dataDirectory: configuration.dataDirectory)
         let tls: TLSConfiguration

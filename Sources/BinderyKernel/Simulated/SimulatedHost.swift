@@ -59,6 +59,8 @@ public struct SimulatedHost: Sendable, Equatable, Codable {
     public var iommufd = true
     /// The IOMMU reports nesting (iommufd `GET_HW_INFO` ecap bits).
     public var hardwareNesting = true
+    /// iommufd attaches per PASID (`VFIO_DEVICE_ATTACH_PASID`, 6.15+); false: device-wide only.
+    public var pasidAttach = true
     /// Host PASID width in bits.
     public var pasidBits = 20
     /// Widest first-stage guest address width.

@@ -131,7 +131,9 @@ extension SimulatedKernel {
             bytes.set(12, u32: id)
             return 0
         case .deviceAttachPT:
-            guard bytes.u32(0) >= 16, bytes.u32(4) & ~UInt32(VFIO_DEVICE_ATTACH_PASID) == 0 else { return -Errno.EINVAL.code }
+            // 6.7-6.14 know no ATTACH_PASID flag: any flag is EINVAL there (measured on 6.12).
+            let knownFlags = host.pasidAttach ? UInt32(VFIO_DEVICE_ATTACH_PASID) : 0
+            guard bytes.u32(0) >= 16, bytes.u32(4) & ~knownFlags == 0 else { return -Errno.EINVAL.code }
             guard let context = boundContext(of: device) else { return -Errno.EINVAL.code }
             let tableID = bytes.u32(8)
             guard let object = context.objects[tableID] else { return -Errno.ENOENT.code }

@@ -45,6 +45,8 @@ struct ServeCommand: AsyncParsableCommand {
     var listen: [String] = []
     @Option(help: "Kernel: auto, linux or simulated (default auto). Env: BINDERY_KERNEL.") var kernel: String?
     @Option(name: .customLong("sysfs-root"), help: "Sysfs mount for the Linux kernel (default /sys). Env: BINDERY_SYSFS_ROOT.") var sysfsRoot: String?
+    @Option(name: .customLong("simulated-host"), help: "What the simulated kernel pretends to be: \(BinderyService.simulatedHostNames.joined(separator: ", ")) (default type1-nesting). Env: BINDERY_SIMULATED_HOST.")
+    var simulatedHost: String?
     @Option(help: "Simulated kernel fault plan, e.g. VFIO_IOMMU_NESTING_OP=EBUSY@rate:0.1. Env: BINDERY_FAULTS.") var faults: String?
     @Option(name: .customLong("tls-cert"), help: "Server certificate chain (PEM). Env: BINDERY_TLS_CERT.") var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: "Server private key (PEM). Env: BINDERY_TLS_KEY.") var tlsKey: String?
@@ -70,6 +72,11 @@ struct ServeCommand: AsyncParsableCommand {
         settings.kernel = choice
         settings.sysfsRoot = sysfsRoot ?? environment["BINDERY_SYSFS_ROOT"] ?? file.sysfsRoot ?? settings.sysfsRoot
         settings.faults = faults ?? environment["BINDERY_FAULTS"] ?? file.faults ?? ""
+        let hostName = simulatedHost ?? environment["BINDERY_SIMULATED_HOST"] ?? file.simulatedHost ?? settings.simulatedHost
+        guard BinderyService.simulatedHostNames.contains(hostName) else {
+            throw ValidationError("--simulated-host must be one of \(BinderyService.simulatedHostNames.joined(separator: ", ")), not \(hostName)")
+        }
+        settings.simulatedHost = hostName
         let certificate = tlsCertificate ?? environment["BINDERY_TLS_CERT"] ?? file.tls?.certificate
         let key = tlsKey ?? environment["BINDERY_TLS_KEY"] ?? file.tls?.key
         let ca = clientCA ?? environment["BINDERY_CLIENT_CA"] ?? file.tls?.clientCA
@@ -130,6 +137,7 @@ struct ConfigFile: Decodable {
     var kernel: String?
     var sysfsRoot: String?
     var faults: String?
+    var simulatedHost: String?
     var memoryDirectories: [String]?
     var devicePolicy: DevicePolicyFile?
     var tls: TLS?

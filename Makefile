@@ -94,10 +94,10 @@ bench-kernel: deps ## Bind+unbind ops/s on the simulated kernel and the executor
 	$(SWIFT) build -c release --product bindery-bench
 	.build/release/bindery-bench kernel --operations 200000 --rounds 5
 
-bench-reconcile: deps ## Time for 10,000 bindings to go from Pending to Bound on the simulated kernel (5 runs).
+bench-reconcile: deps ## Time for 10,000 bindings to go from Pending to Bound on the simulated kernel, both binding paths (5 runs each).
 	$(SWIFT) build -c release --product bindery-bench
-	@for run in 1 2 3 4 5; do rm -rf $(BENCH_DIR)/reconcile; \
-	  .build/release/bindery-bench reconcile --data-dir $(BENCH_DIR)/reconcile --bindings 10000 | tail -1; done
+	@for host in type1-nesting iommufd; do for run in 1 2 3 4 5; do rm -rf $(BENCH_DIR)/reconcile; \
+	  .build/release/bindery-bench reconcile --data-dir $(BENCH_DIR)/reconcile --bindings 10000 --simulated-host $$host | tail -1; done; done
 
 bench-http: deps ## HTTPS keep-alive req/s, full handshakes/s and idle-connection memory against nginx.
 	@command -v nginx >/dev/null || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \

@@ -15,7 +15,7 @@ struct ReconcileRun: AsyncParsableCommand {
             With an empty --data-dir it first creates the desired state (not timed): VMs on the \
             simulated host's PASID-capable devices and N bindings spread over them. It then starts \
             the reconciler and prints `bound K` after each change of the count, and finally \
-            `converged bindings=N kernel=M seconds=S` (M: bindings bound in this process's kernel).
+            `converged bindings=N kernel=M seconds=S … path=P` (M: bindings bound in this process's kernel; P: the binding path).
             """
     )
 
@@ -23,11 +23,16 @@ struct ReconcileRun: AsyncParsableCommand {
     @Option(help: "Bindings to create when the database is empty.") var bindings = 10_000
     @Option(help: "Fault plan for the simulated kernel (CALL=ERRNO@...).") var faults = ""
     @Option(help: "Reconciler workers.") var workers = 4
+    @Option(name: .customLong("simulated-host"), help: "Simulated host profile: type1-nesting (default), iommufd, iommufd-device-only, type1-only.")
+    var simulatedHost = SimulatedHostProfile.type1Nesting.rawValue
     @Option(help: "Give up after this many seconds (the loop is always bounded).") var timeout = 120.0
 
     func run() async throws {
         let store = try Store(dataDirectory: dataDirectory)
-        let kernel = SimulatedKernel(faults: try FaultPlan(parsing: faults))
+        guard let profile = SimulatedHostProfile(rawValue: simulatedHost) else {
+            throw ValidationError("--simulated-host must be one of \(SimulatedHostProfile.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let kernel = SimulatedKernel(host: profile.host, faults: try FaultPlan(parsing: faults))
         var options = ReconcilerOptions()
         options.workers = workers
         options.backoffBase = 0.005
@@ -53,8 +58,9 @@ struct ReconcileRun: AsyncParsableCommand {
         }
         let seconds = Date().timeIntervalSince(start)
         await reconciler.waitUntilIdle()
-        FileHandle.standardOutput.write(Data(String(format: "converged bindings=%d kernel=%d seconds=%.3f per-binding-us=%.1f\n",
-                                                    total, reconciler.boundBindingCount, seconds, seconds / Double(max(total, 1)) * 1e6).utf8))
+        let summary = String(format: "converged bindings=%d kernel=%d seconds=%.3f per-binding-us=%.1f",
+                             total, reconciler.boundBindingCount, seconds, seconds / Double(max(total, 1)) * 1e6)
+        FileHandle.standardOutput.write(Data((summary + " path=\(reconciler.bindingPath.rawValue)\n").utf8))
         await reconciler.stop()
     }
 

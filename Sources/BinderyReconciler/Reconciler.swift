@@ -73,6 +73,9 @@ public final class Reconciler: @unchecked Sendable {
         await queue.waitUntilIdle()
     }
 
+    /// How this host binds guest page tables (type1 nesting or iommufd).
+    public var bindingPath: HostCapabilities.Mechanism { kernel.bindingPath }
+
     /// Bindings bound in the kernel now.
     public var boundBindingCount: Int { kernel.boundCount }
 

@@ -229,4 +229,13 @@ final class BindingPathEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertTrue((nesting?["reason"] as? String ?? "").contains("GET_INFO"), "\(nesting ?? [:])")
         XCTAssertEqual(refusal["status"] as? Int, 422, "refused at the API, naming what the host supports: \(refusal)")
     }
+
+    func testADeviceWideOnlyHostRefusesPASIDBindingsAtTheAPI() throws {
+        let (host, refusal) = try bindOne("iommufd-device-only")
+        let nesting = (host["iommu"] as? [String: Any])?["nesting"] as? [String: Any]
+        XCTAssertEqual(nesting?["mechanism"] as? String, "iommufd")
+        XCTAssertEqual(nesting?["pasidScope"] as? String, "device")
+        XCTAssertEqual(refusal["status"] as? Int, 422, "\(refusal)")
+        XCTAssertTrue((refusal["detail"] as? String ?? "").contains("VFIO_DEVICE_ATTACH_PASID answered EINVAL"), "\(refusal)")
+    }
 }

@@ -51,3 +51,35 @@ final class DevicePolicyTests: XCTestCase {
         }
     }
 }
+
+/// The probe learns the binding path and the PASID scope from the kernel's answers.
+final class HostProfileProbeTests: XCTestCase {
+    private func probe(_ profile: SimulatedHostProfile) -> HostCapabilities {
+        let kernel = SimulatedKernel(host: profile.host)
+        return CapabilityProbe(syscalls: kernel, inventory: SysfsInventory(syscalls: kernel)).discover()
+    }
+
+    func testEachProfileReportsItsPathScopeAndWhyNot() {
+        let type1 = probe(.type1Nesting)
+        XCTAssertEqual(type1.nesting.mechanism, .vfioType1Nesting)
+        XCTAssertEqual(type1.nesting.pasidScope, .perPASID)
+        XCTAssertFalse(type1.iommufd)
+
+        let iommufd = probe(.iommufd)
+        XCTAssertEqual(iommufd.nesting.mechanism, .iommufd)
+        XCTAssertEqual(iommufd.nesting.pasidScope, .perPASID, "learned by attaching a stage-1 at a PASID")
+        XCTAssertTrue(iommufd.nesting.supported)
+
+        let deviceOnly = probe(.iommufdDeviceOnly)
+        XCTAssertEqual(deviceOnly.nesting.mechanism, .iommufd)
+        XCTAssertEqual(deviceOnly.nesting.pasidScope, .device)
+        XCTAssertFalse(deviceOnly.nesting.supported)
+        XCTAssertEqual(deviceOnly.nesting.formats, [], "nothing the API may accept")
+        XCTAssertTrue(deviceOnly.nesting.reason?.contains("VFIO_DEVICE_ATTACH_PASID answered EINVAL") ?? false, deviceOnly.nesting.reason ?? "")
+
+        let none = probe(.type1Only)
+        XCTAssertNil(none.nesting.mechanism)
+        XCTAssertFalse(none.nesting.supported)
+        XCTAssertTrue(none.nesting.reason?.contains("VFIO_IOMMU_GET_INFO") ?? false, none.nesting.reason ?? "")
+    }
+}

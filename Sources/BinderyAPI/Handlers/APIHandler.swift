@@ -25,6 +25,7 @@ struct APIHandler: APIProtocol {
             },
             pasidBits: host.nesting.pasidBits,
             addressWidths: host.nesting.addressWidths.compactMap { Nesting.addressWidthsPayloadPayload(rawValue: $0) },
+            pasidScope: host.nesting.pasidScope.flatMap { Nesting.pasidScopePayload(rawValue: $0.rawValue) },
             reason: host.nesting.reason)
         return .ok(.init(body: .json(.init(
             kernel: .init(driver: host.kernelDriver == "linux" ? .linux : .simulated, release: host.kernelRelease,

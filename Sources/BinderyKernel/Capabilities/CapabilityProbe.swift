@@ -76,7 +76,7 @@ public struct CapabilityProbe: Sendable {
             supported: true, mechanism: .vfioType1Nesting,
             formats: [.init(name: "intel-vtd", versions: [Int(IOMMU_GPASID_BIND_VERSION_1)])],
             pasidBits: Int(info.pasidBits),
-            addressWidths: [39, 48, 57].filter { $0 <= Int(info.addressWidth) }, reason: nil)
+            addressWidths: [39, 48, 57].filter { $0 <= Int(info.addressWidth) }, reason: nil, pasidScope: .perPASID)
     }
 
     private func openFreeViableGroup(devices: [PCIDevice]) -> VFIOGroup? {
@@ -90,6 +90,24 @@ public struct CapabilityProbe: Sendable {
         return nil
     }
 
+    /// Asks the kernel whether a stage-1 table attaches at a PASID: nesting parent over an empty
+    /// IOAS, a stage-1 on it, and `VFIO_DEVICE_ATTACH_IOMMUFD_PT` with `ATTACH_PASID`. EINVAL
+    /// there is a kernel without per-PASID attach; any other failure leaves the scope unknown.
+    /// Everything is released when the probe's iommufd closes.
+    private func pasidScope(_ context: IOMMUFD, _ cdev: VFIODevice, deviceID: UInt32) -> HostCapabilities.PASIDScope? {
+        guard let ioas = try? context.allocateIOAS(),
+              let parent = try? context.allocateNestingParent(deviceID: deviceID, ioas: ioas),
+              (try? context.attach(cdev, to: parent)) != nil,
+              let stage1 = try? context.allocateStage1(deviceID: deviceID, parent: parent, pageTable: 0, addressWidth: 48,
+                                                        flags: 0, forPASID: true) else { return nil }
+        do {
+            try context.attach(cdev, to: stage1, pasid: 1)
+            return .perPASID
+        } catch {
+            return error.errno == .EINVAL ? .device : nil
+        }
+    }
+
     /// Binds a vfio-pci device's cdev to a fresh iommufd and reads GET_HW_INFO.
     private func probeIOMMUFD(devices: [PCIDevice]) -> Result<HostCapabilities.Nesting?, KernelError> {
         do {
@@ -99,15 +117,20 @@ public struct CapabilityProbe: Sendable {
                 guard let path = inventory.vfioCdevPath(of: device.address),
                       let cdev = try? VFIODevice(cdev: path, address: device.address, syscalls: syscalls) else { continue }
                 defer { cdev.close() }
-                let info = try context.hardwareInfo(deviceID: try context.bind(cdev))
+                let deviceID = try context.bind(cdev)
+                let info = try context.hardwareInfo(deviceID: deviceID)
                 let ecap = info.extendedCapabilityRegister, cap = info.capabilityRegister
                 let nested = ecap & (1 << 26) != 0 && ecap & (1 << 47) != 0 && ecap & (1 << 40) != 0
                 guard info.dataType == IOMMU_HW_INFO_TYPE_INTEL_VTD.rawValue, nested else { return .success(nil) }
                 let pasidBits = Int((ecap >> 35) & 0x1f) + 1
+                let scope = info.maxPASIDLog2 > 0 ? pasidScope(context, cdev, deviceID: deviceID) : nil
                 return .success(HostCapabilities.Nesting(
-                    supported: true, mechanism: .iommufd,
-                    formats: [.init(name: "intel-vtd", versions: [1])], pasidBits: pasidBits,
-                    addressWidths: cap & (1 << 62) != 0 ? [48, 57] : [48], reason: nil))
+                    supported: scope != .device, mechanism: .iommufd,
+                    formats: scope == .device ? [] : [.init(name: "intel-vtd", versions: [1])], pasidBits: pasidBits,
+                    addressWidths: cap & (1 << 62) != 0 ? [48, 57] : [48],
+                    reason: scope == .device ? "VFIO_DEVICE_ATTACH_IOMMUFD_PT with VFIO_DEVICE_ATTACH_PASID answered EINVAL: "
+                        + "this kernel attaches stage-1 tables only device-wide (per-PASID attach arrived in 6.15)" : nil,
+                    pasidScope: scope))
             }
             return .failure(.unsupported(capability: "iommufd probe", detail: "no vfio-pci device with a VFIO cdev"))
         } catch {

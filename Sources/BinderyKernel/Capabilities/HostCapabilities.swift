@@ -27,11 +27,21 @@ public struct HostCapabilities: Sendable, Equatable, Codable {
         public var addressWidths: [Int]
         /// Why it is unsupported (or what could not be probed).
         public var reason: String?
+        /// Where a table can be attached, as the kernel answered (nil: not learned).
+        public var pasidScope: PASIDScope?
 
         /// Unsupported, for `reason`.
         public static func unsupported(_ reason: String) -> Nesting {
             Nesting(supported: false, mechanism: nil, formats: [], pasidBits: 0, addressWidths: [], reason: reason)
         }
+    }
+
+    /// Where a guest page table can be attached.
+    public enum PASIDScope: String, Sendable, Codable {
+        /// At each PASID of a device (type1 nesting; iommufd 6.15+).
+        case perPASID = "per-pasid"
+        /// Only device-wide, for requests without PASID (iommufd 6.7–6.14).
+        case device
     }
 
     /// A mechanism for binding guest page tables.

@@ -76,7 +76,7 @@ let package = Package(
 
         .target(
             name: "BinderyReconciler",
-            dependencies: ["BinderyStore", "BinderyKernel", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["BinderyStore", "BinderyKernel"],
             swiftSettings: strictSettings
         ),
 
@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "BinderyAPI",
             dependencies: [
-                "BinderyHTTP", "BinderyStore", "BinderyReconciler", "BinderyKernel",
+                "BinderyHTTP", "BinderyStore", "BinderyReconciler",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"),

@@ -1,8 +1,6 @@
 import BinderyKernel
 import BinderyStore
-import CBinderyKernel
 import Foundation
-import GRDB
 
 extension Reconciler {
     /// What one binding needs this pass.
@@ -83,7 +81,7 @@ extension Reconciler {
         for vmID in vmsToWake { queue.add(.vm(vmID)) }
     }
 
-    private func plan(_ record: BindingRecord, in db: Database) throws -> Plan {
+    private func plan(_ record: BindingRecord, in db: StoreTransaction) throws -> Plan {
         let vmID = record.spec.vmID, address = record.spec.deviceAddress
         let current = kernel.boundTable(record.id)
         let vmGoing = try VMRepository.isDeletionRequested(vmID, in: db)
@@ -137,12 +135,7 @@ extension Reconciler {
 
     private func guestTable(_ record: BindingRecord, hostPASID: UInt32) -> GuestPageTableBind {
         let fields = (try? JSONSerialization.jsonObject(with: Data(record.spec.formatFields.utf8))) as? [String: Any] ?? [:]
-        var flags: UInt64 = 0
-        for (name, bit) in [("sre", IOMMU_SVA_VTD_GPASID_SRE), ("eafe", IOMMU_SVA_VTD_GPASID_EAFE), ("pcd", IOMMU_SVA_VTD_GPASID_PCD),
-                            ("pwt", IOMMU_SVA_VTD_GPASID_PWT), ("emte", IOMMU_SVA_VTD_GPASID_EMTE), ("cd", IOMMU_SVA_VTD_GPASID_CD)]
-        where fields[name] as? Bool == true {
-            flags |= UInt64(bit)
-        }
+        let flags = GuestPageTableBind.vtdFlags(named: Set(fields.compactMap { $0.value as? Bool == true ? $0.key : nil }))
         return GuestPageTableBind(addressWidth: UInt32(record.spec.addressWidth), pageTable: record.spec.pageTableAddress,
                                   hostPASID: UInt64(hostPASID), guestPASID: UInt64(record.spec.guestPASID), vtdFlags: flags,
                                   pat: UInt32(fields["pat"] as? Int ?? 0), emt: UInt32(fields["emt"] as? Int ?? 0))
@@ -213,7 +206,7 @@ extension Reconciler {
         return false
     }
 
-    private func record(_ outcome: Outcome, retryIn delay: Double?, in db: Database) throws {
+    private func record(_ outcome: Outcome, retryIn delay: Double?, in db: StoreTransaction) throws {
         let record = outcome.record
         try OperationsJournal.finish(outcome.intent, succeeded: outcome.error == nil, kernelCall: outcome.error?.call,
                                      errno: outcome.error?.errno?.name, in: db)

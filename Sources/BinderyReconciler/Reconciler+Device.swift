@@ -1,6 +1,5 @@
 import BinderyKernel
 import BinderyStore
-import GRDB
 
 extension Reconciler {
     /// A device: attach it to the VM it is assigned to (rebinding it to vfio-pci first when

@@ -1,5 +1,4 @@
 import BinderyStore
-import GRDB
 
 extension Reconciler {
     /// On start, every kernel object of the last process is gone (closing its fds released
@@ -10,15 +9,15 @@ extension Reconciler {
         let abandoned = try await store.write { db -> Int in
             let count = try OperationsJournal.abandonOpenIntents(
                 reason: "interrupted by a restart; the kernel released everything the process held", in: db)
-            try db.execute(sql: "DELETE FROM host_pasids")
+            try BindingRepository.forgetAllHostPASIDs(in: db)
             let released = Condition(type: "Bound", status: false, reason: "KernelStateReleased",
                                      message: "the daemon restarted; the binding will be rebuilt")
             for binding in try BindingRepository.live(in: db) where binding.phase != "Pending" || binding.hostPASID != nil {
                 try BindingRepository.updateStatus(binding.id, phase: "Pending", conditions: [released],
                                                    observedGeneration: binding.observedGeneration, hostPASID: .some(nil), in: db)
             }
-            try db.execute(sql: "UPDATE devices SET phase = 'Pending' WHERE phase IN ('Attached', 'Degraded') AND vm_id IS NOT NULL")
-            try db.execute(sql: "UPDATE vms SET phase = 'Pending' WHERE deleted_at IS NULL AND phase = 'Ready'")
+            try DeviceRepository.resetAttachedToPending(in: db)
+            try VMRepository.resetReadyToPending(in: db)
             return count
         }
         if abandoned > 0 { log("recovered: \(abandoned) kernel actions were in flight when the last process stopped") }

@@ -1,6 +1,5 @@
 import BinderyKernel
 import BinderyStore
-import GRDB
 
 extension Reconciler {
     /// A VM: open its context (container + guest memory) or, when deletion was asked for,

@@ -1,4 +1,3 @@
-import BinderyKernel
 import BinderyReconciler
 import BinderyStore
 import Foundation

@@ -1,5 +1,4 @@
 import BinderyHTTP
-import BinderyKernel
 import BinderyReconciler
 import BinderyStore
 import Foundation
@@ -8,14 +7,7 @@ import OpenAPIRuntime
 /// The daemon: store, kernel, reconciler and the HTTPS API, wired together.
 package final class BinderyService: @unchecked Sendable {
     /// Which kernel to drive.
-    package enum KernelChoice: String, Sendable, CaseIterable {
-        /// Linux where /dev/vfio/vfio exists, else the simulated kernel.
-        case auto
-        /// Linux's /dev/vfio and /sys.
-        case linux
-        /// The in-process simulated kernel.
-        case simulated
-    }
+    package typealias KernelChoice = HostKernel.Choice
 
     /// Everything `bindery serve` can be told.
     package struct Configuration: Sendable {
@@ -29,8 +21,8 @@ package final class BinderyService: @unchecked Sendable {
         package var sysfsRoot = "/sys"
         /// Fault plan for the simulated kernel.
         package var faults = ""
-        /// Which kind of host the simulated kernel pretends to be (`SimulatedHostProfile`).
-        package var simulatedHost = SimulatedHostProfile.type1Nesting.rawValue
+        /// Which kind of host the simulated kernel pretends to be (`HostKernel.simulatedHostNames`).
+        package var simulatedHost = "type1-nesting"
         /// Server certificate, key and client CA; nil: the development PKI.
         package var tls: TLSConfiguration?
         /// Role grants from the config file (win over `<data-dir>/pki/roles.json`).
@@ -62,43 +54,29 @@ package final class BinderyService: @unchecked Sendable {
     }
 
     /// The simulated host profiles `--simulated-host` takes.
-    package static let simulatedHostNames = SimulatedHostProfile.allCases.map(\.rawValue)
+    package static let simulatedHostNames = HostKernel.simulatedHostNames
 
     /// Opens everything and starts serving. Returns once the listeners are up.
     package func start() async throws {
-        guard let profile = SimulatedHostProfile(rawValue: configuration.simulatedHost) else {
-            throw ConfigurationError(reason: "simulated host \(configuration.simulatedHost) is none of \(Self.simulatedHostNames.joined(separator: ", "))")
+        let kernel: HostKernel
+        do {
+            kernel = try HostKernel.open(configuration.kernel, sysfsRoot: configuration.sysfsRoot,
+                                         simulatedHost: configuration.simulatedHost, faults: configuration.faults)
+        } catch let error as HostKernelError {
+            throw ConfigurationError(reason: error.reason)
         }
-        let syscalls: any Syscalls
-        let sysfsRoot: String
-        switch configuration.kernel {
-        case .linux: (syscalls, sysfsRoot) = (LinuxSyscalls(), configuration.sysfsRoot)
-        case .simulated: (syscalls, sysfsRoot) = (SimulatedKernel(host: profile.host, faults: try FaultPlan(parsing: configuration.faults)), "/sys")
-        case .auto:
-            (syscalls, sysfsRoot) = FileManager.default.fileExists(atPath: VFIOContainer.path)
-                ? (LinuxSyscalls(), configuration.sysfsRoot)
-                : (SimulatedKernel(host: profile.host, faults: try FaultPlan(parsing: configuration.faults)), "/sys")
-        }
-        kernelDriver = syscalls.driverName
-        let why: String
-        switch (configuration.kernel, syscalls.driverName) {
-        case (.auto, "simulated"): why = "auto: \(VFIOContainer.path) does not exist here"
-        case (.auto, _): why = "auto: \(VFIOContainer.path) exists"
-        default: why = "--kernel \(configuration.kernel.rawValue)"
-        }
-        log("kernel driver: \(syscalls.driverName) (release \(syscalls.kernelRelease); \(why))")
+        kernelDriver = kernel.driverName
+        log("kernel driver: \(kernel.driverName) (release \(kernel.release); \(kernel.why))")
 
         let store = try Store(dataDirectory: configuration.dataDirectory)
         let reclaimed = try await store.write { db in try IdempotencyRepository.reclaimAbandoned(in: db) }
         if reclaimed > 0 { log("reclaimed \(reclaimed) Idempotency-Key(s) left in flight by the previous process") }
         let memoryPolicy = try makeMemoryPolicy()
         log("guest memory may come from: \(memoryPolicy.directories.joined(separator: ", "))")
-        let capabilities = CapabilityProbe(syscalls: syscalls, inventory: SysfsInventory(syscalls: syscalls, root: sysfsRoot)).discover()
+        let capabilities = kernel.capabilities
         log("binding path: " + (capabilities.nesting.mechanism.map { "\($0.rawValue)" }
             ?? "none (\(capabilities.nesting.reason ?? "no nesting"))"))
         var options = ReconcilerOptions()
-        options.sysfsRoot = sysfsRoot
-        options.bindingPath = capabilities.nesting.mechanism
         options.memoryPolicy = memoryPolicy
         do {
             options.devicePolicy = try DevicePolicy(parsing: configuration.allowedDevices)
@@ -108,7 +86,7 @@ package final class BinderyService: @unchecked Sendable {
         log(configuration.allowedDevices.isEmpty
             ? "device policy: every device except storage, display and bridge classes and devices the host uses"
             : "device policy: only \(configuration.allowedDevices.joined(separator: ", ")), never devices the host uses")
-        let reconciler = Reconciler(store: store, syscalls: syscalls, options: options, logger: log)
+        let reconciler = Reconciler(store: store, kernel: kernel, options: options, logger: log)
         try await reconciler.start()
         self.reconciler = reconciler
 
@@ -125,9 +103,7 @@ package final class BinderyService: @unchecked Sendable {
                                     changed: GrantAudit.recorder(source: pki.roleMapPath, store: store))
         let transport = BinderyTransport(store: store, contract: try Contract.embedded(), grants: { grants.current() })
         let metrics = RequestMetrics()
-        let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { capabilities }, kernelReachable: {
-            syscalls.driverName == "linux" && !FileManager.default.fileExists(atPath: VFIOContainer.path) ? "/dev/vfio/vfio is gone" : nil
-        }, metrics: metrics, memoryPolicy: memoryPolicy)
+        let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { capabilities }, kernelReachable: { kernel.unreachableReason() }, metrics: metrics, memoryPolicy: memoryPolicy)
         try handler.registerHandlers(on: transport, configuration: .init(dateTranscoder: RFC3339.Transcoder()), middlewares: [MetricsMiddleware(metrics: metrics)])
 
         var http = HTTPServerConfiguration(listen: configuration.listen, tls: tls)

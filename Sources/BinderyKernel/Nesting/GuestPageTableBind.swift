@@ -90,3 +90,15 @@ public struct GuestPageTableBind: Sendable, Equatable {
         init(_ reason: String) { self.reason = reason }
     }
 }
+
+extension GuestPageTableBind {
+    /// The VT-d flag bits for the API's field names (`sre`, `eafe`, `pcd`, `pwt`, `emte`, `cd`);
+    /// other names are ignored.
+    public static func vtdFlags(named names: Set<String>) -> UInt64 {
+        let bits: [String: UInt64] = [
+            "sre": UInt64(IOMMU_SVA_VTD_GPASID_SRE), "eafe": UInt64(IOMMU_SVA_VTD_GPASID_EAFE), "pcd": UInt64(IOMMU_SVA_VTD_GPASID_PCD),
+            "pwt": UInt64(IOMMU_SVA_VTD_GPASID_PWT), "emte": UInt64(IOMMU_SVA_VTD_GPASID_EMTE), "cd": UInt64(IOMMU_SVA_VTD_GPASID_CD),
+        ]
+        return names.reduce(0) { $0 | (bits[$1] ?? 0) }
+    }
+}

@@ -1,6 +1,9 @@
 import Foundation
 import GRDB
 
+/// A transaction's handle, as repositories take it. Layers above the store name this, never GRDB.
+public typealias StoreTransaction = Database
+
 /// Bindery's SQLite database: WAL, `synchronous=FULL`, foreign keys, a busy timeout,
 /// pooled readers and one group-committing writer. Opening it applies migrations.
 public final class Store: Sendable {

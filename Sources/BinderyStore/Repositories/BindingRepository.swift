@@ -118,6 +118,11 @@ public enum BindingRepository {
             """, arguments: [vmID, deviceAddress, after ?? "", limit]).map(record)
     }
 
+    /// Forgets every host PASID (a restarted daemon holds none: the kernel released them).
+    public static func forgetAllHostPASIDs(in db: Database) throws {
+        try db.execute(sql: "DELETE FROM host_pasids")
+    }
+
     /// Host PASID bookkeeping: records that `binding` holds `pasid` on `device` (unique per device).
     public static func recordHostPASID(_ pasid: Int, device: String, binding: String, in db: Database) throws {
         try db.cachedStatement(sql: """

@@ -44,6 +44,12 @@ public enum DeviceRepository {
         return after
     }
 
+    /// Assigned devices that were Attached or Degraded go back to Pending (after a restart,
+    /// nothing is attached in the kernel any more).
+    public static func resetAttachedToPending(in db: Database) throws {
+        try db.execute(sql: "UPDATE devices SET phase = 'Pending' WHERE phase IN ('Attached', 'Degraded') AND vm_id IS NOT NULL")
+    }
+
     /// Records the driver a managed device had before Bindery first took it ("" for none),
     /// unless one is recorded already: the first record is the one to give the device back to.
     public static func recordOriginalDriver(_ address: String, _ driver: String, in db: Database) throws {

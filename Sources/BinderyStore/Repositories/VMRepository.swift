@@ -72,6 +72,11 @@ public enum VMRepository {
         try Bool.fetchOne(db, sql: "SELECT deletion_requested_at IS NOT NULL FROM vms WHERE id = ?", arguments: [id]) ?? false
     }
 
+    /// Live VMs that were Ready go back to Pending (after a restart, no context is open).
+    public static func resetReadyToPending(in db: Database) throws {
+        try db.execute(sql: "UPDATE vms SET phase = 'Pending' WHERE deleted_at IS NULL AND phase = 'Ready'")
+    }
+
     /// True once torn down (a tombstone).
     public static func isDeleted(_ id: String, in db: Database) throws -> Bool {
         try Bool.fetchOne(db, sql: "SELECT deleted_at IS NOT NULL FROM vms WHERE id = ?", arguments: [id]) ?? false

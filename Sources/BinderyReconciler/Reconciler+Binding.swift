@@ -6,16 +6,30 @@ extension Reconciler {
     /// What one binding needs this pass.
     private enum Plan {
         case nothing
-        case status(phase: String, Condition, retry: Bool)
+        case status(phase: Phase, Condition, retry: Bool)
         case bind(BindingRecord, any VMIOMMUContext)
         case rebind(BindingRecord, any VMIOMMUContext, old: KernelHost.BoundTable)
         case unbind(BindingRecord, KernelHost.BoundTable?)
     }
 
+    /// The kernel actions a binding pass takes, as journaled and audited.
+    enum KernelAction: String {
+        case bind, rebind, unbind
+
+        /// The audit action recording it.
+        var audit: AuditAction {
+            switch self {
+            case .bind: return .bindingBind
+            case .rebind: return .bindingRebind
+            case .unbind: return .bindingUnbind
+            }
+        }
+    }
+
     /// What one kernel action did.
     private struct Outcome {
         var record: BindingRecord
-        var action: String
+        var action: KernelAction
         var intent: Int64 = 0
         var table: KernelHost.BoundTable?
         var error: KernelError?
@@ -32,19 +46,19 @@ extension Reconciler {
             }
         }
         var work: [Outcome] = []
-        var statusOnly: [(BindingRecord, String, Condition, Bool)] = []
+        var statusOnly: [(BindingRecord, Phase, Condition, Bool)] = []
         for (_, plan, record) in plans {
             switch plan {
             case .nothing: break
             case let .status(phase, condition, retry): statusOnly.append((record!, phase, condition, retry))
-            case let .bind(record, _): work.append(Outcome(record: record, action: "bind"))
-            case let .rebind(record, _, _): work.append(Outcome(record: record, action: "rebind"))
-            case let .unbind(record, _): work.append(Outcome(record: record, action: "unbind"))
+            case let .bind(record, _): work.append(Outcome(record: record, action: .bind))
+            case let .rebind(record, _, _): work.append(Outcome(record: record, action: .rebind))
+            case let .unbind(record, _): work.append(Outcome(record: record, action: .unbind))
             }
         }
         if !work.isEmpty {
             let intents = try await store.write { [work] db in
-                try work.map { try OperationsJournal.begin(resourceType: "binding", resourceID: $0.record.id, action: $0.action,
+                try work.map { try OperationsJournal.begin(resourceType: "binding", resourceID: $0.record.id, action: $0.action.rawValue,
                                                            generation: $0.record.meta.generation, in: db) }
             }
             for index in work.indices { work[index].intent = intents[index] }
@@ -88,31 +102,31 @@ extension Reconciler {
         if record.deletionRequestedAt != nil || vmGoing { return .unbind(record, current) }
         guard let device = try DeviceRepository.fetch(address, in: db), device.isPresent else {
             if current != nil { kernel.setBoundTable(nil, for: record.id) }
-            return .status(phase: "Degraded", Condition(type: "Bound", status: false, reason: "DeviceMissing",
+            return .status(phase: .degraded, Condition(type: .bound, status: false, reason: .deviceMissing,
                                                          message: "\(address) is no longer in the PCI inventory"), retry: false)
         }
         guard let context = kernel.context(vmID), kernel.attachment(of: address) == vmID else {
-            return .status(phase: "Pending", Condition(type: "Bound", status: false, reason: "WaitingForDevice",
+            return .status(phase: .pending, Condition(type: .bound, status: false, reason: .waitingForDevice,
                                                         message: "waiting for \(address) to be attached to \(vmID)"), retry: false)
         }
         let addressWidth: Int
         switch context.pageTableBinding {
         case let .available(width, _, _): addressWidth = width
         case .unknown:
-            return .status(phase: "Pending", Condition(type: "Bound", status: false, reason: "WaitingForDevice",
+            return .status(phase: .pending, Condition(type: .bound, status: false, reason: .waitingForDevice,
                                                         message: "waiting for \(vmID)'s IOMMU context to report what it can bind"), retry: false)
         case let .unavailable(reason):
-            return .status(phase: "Failed", Condition(type: "Bound", status: false, reason: "CapabilityMissing",
+            return .status(phase: .failed, Condition(type: .bound, status: false, reason: .capabilityMissing,
                 message: "terminal: \(reason), so this host cannot bind guest page tables for \(vmID) (binding path \(kernel.bindingPath.rawValue))"),
                 retry: false)
         }
         guard record.spec.format == "intel-vtd", record.spec.version == 1, addressWidth >= record.spec.addressWidth else {
-            return .status(phase: "Failed", Condition(type: "Bound", status: false, reason: "FormatNotSupported",
+            return .status(phase: .failed, Condition(type: .bound, status: false, reason: .formatNotSupported,
                 message: "terminal: this host binds intel-vtd version 1 up to \(addressWidth)-bit addresses"), retry: false)
         }
         if let current {
             if current.generation == record.meta.generation {
-                return record.phase == "Bound" ? .nothing : .status(phase: "Bound", Condition(type: "Bound", status: true, reason: "Bound",
+                return record.phase == .bound ? .nothing : .status(phase: .bound, Condition(type: .bound, status: true, reason: .bound,
                     message: "host PASID \(current.hostPASID)"), retry: false)
             }
             return .rebind(record, context, old: current)
@@ -124,11 +138,11 @@ extension Reconciler {
         var outcome = outcome
         do {
             outcome.table = try body()
-            if outcome.action == "unbind" { outcome.deleted = true }
+            if outcome.action == .unbind { outcome.deleted = true }
         } catch let error as KernelError {
             outcome.error = error
         } catch {
-            outcome.error = .unexpected(call: outcome.action, detail: "\(error)")
+            outcome.error = .unexpected(call: outcome.action.rawValue, detail: "\(error)")
         }
         return outcome
     }
@@ -215,12 +229,12 @@ extension Reconciler {
             let message = isTerminal(error) ? "terminal: \(error)" : "\(error); retrying at \(retryAt ?? "-")"
             // The kernel saying something is missing is drift (Degraded, recovers on its own), not a refusal.
             let missing = error.errno == .ENODEV || error.errno == .ENOENT
-            let reason = isTerminal(error) ? "CapabilityMissing" : missing ? "KernelResourceMissing" : "KernelError"
-            try BindingRepository.updateStatus(record, phase: missing ? "Degraded" : "Failed", conditions: [
-                Condition(type: "Bound", status: false, reason: reason, message: message),
+            let reason: ConditionReason = isTerminal(error) ? .capabilityMissing : missing ? .kernelResourceMissing : .kernelError
+            try BindingRepository.updateStatus(record, phase: missing ? .degraded : .failed, conditions: [
+                Condition(type: .bound, status: false, reason: reason, message: message),
             ], observedGeneration: record.observedGeneration, hostPASID: .some(nil),
                lastError: (error.call, error.errno?.name ?? "none"), nextRetryAt: retryAt, in: db)
-            try AuditChain.append(AuditRecord(actor: .reconciler, action: "binding.\(outcome.action)", resourceType: "binding",
+            try AuditChain.append(AuditRecord(actor: .reconciler, action: outcome.action.audit, resourceType: "binding",
                                               resourceID: record.id, outcome: .failed,
                                               after: JSONText.object([("call", JSONText.string(error.call)),
                                                                       ("errno", JSONText.optionalString(error.errno?.name)),
@@ -230,16 +244,16 @@ extension Reconciler {
         if outcome.deleted {
             try BindingRepository.releaseHostPASID(binding: record.id, in: db)
             try BindingRepository.markDeleted(record.id, in: db)
-            try AuditChain.append(AuditRecord(actor: .reconciler, action: "binding.unbind", resourceType: "binding", resourceID: record.id,
+            try AuditChain.append(AuditRecord(actor: .reconciler, action: .bindingUnbind, resourceType: "binding", resourceID: record.id,
                                               outcome: .success, before: record.auditJSON), in: db)
             return
         }
         guard let table = outcome.table else { return }
         try BindingRepository.recordHostPASID(Int(table.hostPASID), device: record.spec.deviceAddress, binding: record.id, in: db)
-        try BindingRepository.updateStatus(record, phase: "Bound", conditions: [
-            Condition(type: "Bound", status: true, reason: "Bound", message: "guest PASID \(record.spec.guestPASID) bound at host PASID \(table.hostPASID)"),
+        try BindingRepository.updateStatus(record, phase: .bound, conditions: [
+            Condition(type: .bound, status: true, reason: .bound, message: "guest PASID \(record.spec.guestPASID) bound at host PASID \(table.hostPASID)"),
         ], observedGeneration: record.meta.generation, hostPASID: .some(Int(table.hostPASID)), in: db)
-        try AuditChain.append(AuditRecord(actor: .reconciler, action: "binding.\(outcome.action)", resourceType: "binding", resourceID: record.id,
+        try AuditChain.append(AuditRecord(actor: .reconciler, action: outcome.action.audit, resourceType: "binding", resourceID: record.id,
                                           outcome: .success,
                                           after: JSONText.object([("hostPasid", String(table.hostPASID)), ("generation", String(record.meta.generation))])),
                               in: db)

@@ -15,7 +15,7 @@ extension Reconciler {
         }
         if !device.isPresent {
             if attachedTo != nil { forget(address) }
-            try await setStatus(device, phase: "Degraded", Condition(type: "Present", status: false, reason: "DeviceMissing",
+            try await setStatus(device, phase: .degraded, Condition(type: .present, status: false, reason: .deviceMissing,
                                                                       message: "\(address) is no longer in the PCI inventory"))
             for binding in try await store.read({ db in try BindingRepository.live(deviceAddress: address, in: db) }) {
                 queue.add(.binding(binding.id))
@@ -26,21 +26,21 @@ extension Reconciler {
             try await detach(device, from: current)
         }
         guard let vmID = desired else {
-            if device.phase != "Unassigned" || attachedTo != nil {
-                try await setStatus(device, phase: "Unassigned", Condition(type: "Attached", status: false, reason: "Unassigned",
+            if device.phase != .unassigned || attachedTo != nil {
+                try await setStatus(device, phase: .unassigned, Condition(type: .attached, status: false, reason: .unassigned,
                                                                           message: "not assigned to a VM"))
             }
             return
         }
         if kernel.attachment(of: address) == vmID {
-            if device.phase != "Attached" || device.observedGeneration != device.meta.generation {
-                try await setStatus(device, phase: "Attached", Condition(type: "Attached", status: true, reason: "Attached",
+            if device.phase != .attached || device.observedGeneration != device.meta.generation {
+                try await setStatus(device, phase: .attached, Condition(type: .attached, status: true, reason: .attached,
                                                                         message: "attached to \(vmID)"))
             }
             return
         }
         guard let context = kernel.context(vmID) else {
-            try await setStatus(device, phase: "Pending", Condition(type: "Attached", status: false, reason: "WaitingForVM",
+            try await setStatus(device, phase: .pending, Condition(type: .attached, status: false, reason: .waitingForVM,
                                                                    message: "waiting for \(vmID)'s VFIO context"))
             queue.add(.vm(vmID))
             return
@@ -49,7 +49,7 @@ extension Reconciler {
         // started using the device since it was assigned.
         if let current = try? kernel.inventory.device(address),
            let refusal = options.devicePolicy.refusal(for: current, hostUse: kernel.inventory.hostUse(of: address)) {
-            try await setStatus(device, phase: "Failed", Condition(type: "Attached", status: false, reason: "DevicePolicy",
+            try await setStatus(device, phase: .failed, Condition(type: .attached, status: false, reason: .devicePolicy,
                                                                   message: "terminal: \(refusal)"))
             return
         }
@@ -77,11 +77,11 @@ extension Reconciler {
             let recordedDriver = originalDriver
             try await store.write { db in
                 try OperationsJournal.finish(intent, succeeded: true, in: db)
-                try DeviceRepository.updateStatus(address, phase: "Attached", conditions: [
-                    Condition(type: "Attached", status: true, reason: "Attached", message: "attached to \(vmID)"),
-                    Condition(type: "Present", status: true, reason: "Present", message: "in the PCI inventory"),
+                try DeviceRepository.updateStatus(address, phase: .attached, conditions: [
+                    Condition(type: .attached, status: true, reason: .attached, message: "attached to \(vmID)"),
+                    Condition(type: .present, status: true, reason: .present, message: "in the PCI inventory"),
                 ], observedGeneration: device.meta.generation, originalDriver: .some(recordedDriver), in: db)
-                try AuditChain.append(AuditRecord(actor: .reconciler, action: "device.attach", resourceType: "device", resourceID: address,
+                try AuditChain.append(AuditRecord(actor: .reconciler, action: .deviceAttach, resourceType: "device", resourceID: address,
                                                   outcome: .success, after: JSONText.object([("vm", JSONText.string(vmID))])), in: db)
             }
             succeeded(.device(address))
@@ -92,14 +92,14 @@ extension Reconciler {
         } catch let error as KernelError {
             statistics.record("device", succeeded: false, error: error)
             let delay = await retry(.device(address))
-            let reason: String
-            if case .groupNotViable = error { reason = "GroupNotViable" } else { reason = "KernelError" }
+            let reason: ConditionReason
+            if case .groupNotViable = error { reason = .groupNotViable } else { reason = .kernelError }
             try await store.write { db in
                 try OperationsJournal.finish(intent, succeeded: false, kernelCall: error.call, errno: error.errno?.name, in: db)
-                try DeviceRepository.updateStatus(address, phase: "Failed", conditions: [
-                    Condition(type: "Attached", status: false, reason: reason, message: "\(error); retrying in \(String(format: "%.2f", delay)) s"),
+                try DeviceRepository.updateStatus(address, phase: .failed, conditions: [
+                    Condition(type: .attached, status: false, reason: reason, message: "\(error); retrying in \(String(format: "%.2f", delay)) s"),
                 ], observedGeneration: device.meta.generation, in: db)
-                try AuditChain.append(AuditRecord(actor: .reconciler, action: "device.attach", resourceType: "device", resourceID: address,
+                try AuditChain.append(AuditRecord(actor: .reconciler, action: .deviceAttach, resourceType: "device", resourceID: address,
                                                   outcome: .failed, after: JSONText.object([("error", JSONText.string("\(error)"))])), in: db)
             }
         }
@@ -125,7 +125,7 @@ extension Reconciler {
         let restored: String? = device.isManaged ? device.originalDriver : nil
         if let restored { try kernel.binder.restore(address, to: restored.isEmpty ? nil : restored) }
         try await store.write { db in
-            try AuditChain.append(AuditRecord(actor: .reconciler, action: "device.detach", resourceType: "device", resourceID: address,
+            try AuditChain.append(AuditRecord(actor: .reconciler, action: .deviceDetach, resourceType: "device", resourceID: address,
                                               outcome: .success,
                                               after: JSONText.object([("vm", JSONText.string(vmID)), ("restoredDriver", JSONText.optionalString(restored))])),
                                   in: db)
@@ -151,7 +151,7 @@ extension Reconciler {
         kernel.setAttachment(nil, of: address)
     }
 
-    private func setStatus(_ device: DeviceRecord, phase: String, _ condition: Condition) async throws {
+    private func setStatus(_ device: DeviceRecord, phase: Phase, _ condition: Condition) async throws {
         try await store.write { db in
             try DeviceRepository.updateStatus(device.address, phase: phase, conditions: [condition],
                                               observedGeneration: device.meta.generation, in: db)

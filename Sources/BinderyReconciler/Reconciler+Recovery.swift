@@ -10,10 +10,10 @@ extension Reconciler {
             let count = try OperationsJournal.abandonOpenIntents(
                 reason: "interrupted by a restart; the kernel released everything the process held", in: db)
             try BindingRepository.forgetAllHostPASIDs(in: db)
-            let released = Condition(type: "Bound", status: false, reason: "KernelStateReleased",
+            let released = Condition(type: .bound, status: false, reason: .kernelStateReleased,
                                      message: "the daemon restarted; the binding will be rebuilt")
-            for binding in try BindingRepository.live(in: db) where binding.phase != "Pending" || binding.hostPASID != nil {
-                try BindingRepository.updateStatus(binding.id, phase: "Pending", conditions: [released],
+            for binding in try BindingRepository.live(in: db) where binding.phase != .pending || binding.hostPASID != nil {
+                try BindingRepository.updateStatus(binding.id, phase: .pending, conditions: [released],
                                                    observedGeneration: binding.observedGeneration, hostPASID: .some(nil), in: db)
             }
             try DeviceRepository.resetAttachedToPending(in: db)

@@ -26,8 +26,8 @@ extension Reconciler {
             } catch {
                 // The policy changed since the VM was accepted: terminal until the VM or the policy changes.
                 try await store.write { db in
-                    try VMRepository.updateStatus(id, phase: "Failed", conditions: [
-                        Condition(type: "Ready", status: false, reason: "MemoryPolicy", message: "terminal: \(error.detail)"),
+                    try VMRepository.updateStatus(id, phase: .failed, conditions: [
+                        Condition(type: .ready, status: false, reason: .memoryPolicy, message: "terminal: \(error.detail)"),
                     ], observedGeneration: vm.meta.generation, in: db)
                 }
                 return
@@ -40,11 +40,11 @@ extension Reconciler {
                 kernel.setContext(context, for: id)
                 try await store.write { db in
                     try OperationsJournal.finish(intent, succeeded: true, in: db)
-                    try VMRepository.updateStatus(id, phase: "Ready", conditions: [
-                        Condition(type: "Ready", status: true, reason: "ContextOpen",
+                    try VMRepository.updateStatus(id, phase: .ready, conditions: [
+                        Condition(type: .ready, status: true, reason: .contextOpen,
                                   message: "VFIO container open; guest memory maps when the first device attaches"),
                     ], observedGeneration: vm.meta.generation, in: db)
-                    try AuditChain.append(AuditRecord(actor: .reconciler, action: "vm.open-context", resourceType: "vm", resourceID: id,
+                    try AuditChain.append(AuditRecord(actor: .reconciler, action: .vmOpenContext, resourceType: "vm", resourceID: id,
                                                       outcome: .success), in: db)
                 }
                 succeeded(.vm(id))
@@ -54,11 +54,11 @@ extension Reconciler {
                 let delay = error.isTransient || error.errno != nil ? await retry(.vm(id)) : nil
                 try await store.write { db in
                     try OperationsJournal.finish(intent, succeeded: false, kernelCall: error.call, errno: error.errno?.name, in: db)
-                    try VMRepository.updateStatus(id, phase: "Failed", conditions: [
-                        Condition(type: "Ready", status: false, reason: "KernelError",
+                    try VMRepository.updateStatus(id, phase: .failed, conditions: [
+                        Condition(type: .ready, status: false, reason: .kernelError,
                                   message: "\(error)" + (delay.map { String(format: "; retrying in %.2f s", $0) } ?? "")),
                     ], observedGeneration: vm.meta.generation, in: db)
-                    try AuditChain.append(AuditRecord(actor: .reconciler, action: "vm.open-context", resourceType: "vm", resourceID: id,
+                    try AuditChain.append(AuditRecord(actor: .reconciler, action: .vmOpenContext, resourceType: "vm", resourceID: id,
                                                       outcome: .failed, after: JSONText.object([("error", JSONText.string("\(error)"))])), in: db)
                 }
                 return
@@ -93,7 +93,7 @@ extension Reconciler {
         }
         try await store.write { db in
             try VMRepository.markDeleted(vm.id, in: db)
-            try AuditChain.append(AuditRecord(actor: .reconciler, action: "vm.teardown", resourceType: "vm", resourceID: vm.id,
+            try AuditChain.append(AuditRecord(actor: .reconciler, action: .vmTeardown, resourceType: "vm", resourceID: vm.id,
                                               outcome: .success, before: vm.auditJSON), in: db)
         }
     }

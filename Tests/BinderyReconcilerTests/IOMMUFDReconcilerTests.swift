@@ -30,7 +30,7 @@ final class IOMMUFDReconcilerTests: ReconcilerTestCase {
         try await reconciler.resync()
         await reconciler.waitUntilIdle()
         let all = try await bindings(reconciler.store)
-        XCTAssertEqual(Set(all.map(\.phase)), ["Bound"], "\(all.map { ($0.phase, $0.conditions) })")
+        XCTAssertEqual(Set(all.map(\.phase)), [.bound], "\(all.map { ($0.phase, $0.conditions) })")
         XCTAssertEqual(kernel.pasidAttachments(of: "0000:3b:00.0").count, 5)
         XCTAssertEqual(kernel.pasidAttachments(of: "0000:3d:00.0").count, 3)
         XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0"), [:], "nothing went through the type1 nesting ABI")
@@ -47,7 +47,7 @@ final class IOMMUFDReconcilerTests: ReconcilerTestCase {
         await reconciler.waitUntilIdle()
         let all = try await bindings(reconciler.store)
         XCTAssertEqual(all.count, 1000)
-        XCTAssertEqual(Set(all.map(\.phase)), ["Bound"])
+        XCTAssertEqual(Set(all.map(\.phase)), [.bound])
         let attached = kernel.pasidAttachments(of: "0000:3b:00.0").count + kernel.pasidAttachments(of: "0000:3c:00.0").count
         XCTAssertEqual(attached, 1000, "each binding attached exactly once")
         XCTAssertEqual(Set(all.map { "\($0.spec.deviceAddress)/\($0.hostPASID ?? -1)" }).count, 1000, "no host PASID used twice on a device")
@@ -95,9 +95,9 @@ final class IOMMUFDReconcilerTests: ReconcilerTestCase {
         try await reconciler.resync()
         await reconciler.waitUntilIdle()
         let all = try await bindings(reconciler.store)
-        XCTAssertEqual(Set(all.map(\.phase)), ["Failed"])
+        XCTAssertEqual(Set(all.map(\.phase)), [.failed])
         for binding in all {
-            let message = binding.conditions.first { $0.type == "Bound" }?.message ?? ""
+            let message = binding.conditions.first { $0.type == .bound }?.message ?? ""
             XCTAssertTrue(message.hasPrefix("terminal:") && message.contains("VFIO_DEVICE_ATTACH_IOMMUFD_PT") && message.contains("EINVAL"), message)
         }
         XCTAssertEqual(kernel.pasidAttachments(of: "0000:3b:00.0"), [:])
@@ -116,7 +116,7 @@ final class IOMMUFDReconcilerTests: ReconcilerTestCase {
         await second.waitUntilIdle()
         XCTAssertEqual(secondKernel.pasidAttachments(of: "0000:3b:00.0").count, 20)
         let phases = Set(try await bindings(store).map(\.phase))
-        XCTAssertEqual(phases, ["Bound"])
+        XCTAssertEqual(phases, [.bound])
         await second.stop()
     }
 }

@@ -18,7 +18,7 @@ final class ReconcilerTests: ReconcilerTestCase {
 
         let all = try await bindings(store)
         XCTAssertEqual(all.count, 10)
-        XCTAssertEqual(Set(all.map(\.phase)), ["Bound"])
+        XCTAssertEqual(Set(all.map(\.phase)), [.bound])
         XCTAssertTrue(all.allSatisfy { $0.observedGeneration == $0.meta.generation && $0.hostPASID != nil })
         XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0").count, 5)
         XCTAssertEqual(kernel.boundTables(of: "0000:3d:00.0").count, 2)
@@ -28,9 +28,9 @@ final class ReconcilerTests: ReconcilerTestCase {
              try Int.fetchOne(db, sql: "SELECT count(*) FROM host_pasids")!, try AuditChain.verify(in: db),
              try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_events WHERE actor_identity = 'reconciler' AND action = 'binding.bind'")!)
         }
-        XCTAssertEqual(vm.phase, "Ready")
+        XCTAssertEqual(vm.phase, .ready)
         XCTAssertEqual(devices.first { $0.address == "0000:3d:00.0" }?.originalDriver, "idxd")
-        XCTAssertEqual(devices.filter { $0.phase == "Attached" }.count, 3)
+        XCTAssertEqual(devices.filter { $0.phase == .attached }.count, 3)
         XCTAssertTrue(intents.isEmpty)
         XCTAssertEqual(pasidRows, 10)
         XCTAssertTrue(verification.isValid)
@@ -45,7 +45,7 @@ final class ReconcilerTests: ReconcilerTestCase {
         try await reconciler.resync()
         await reconciler.waitUntilIdle()
         let all = try await bindings(reconciler.store)
-        XCTAssertEqual(Set(all.map(\.phase)), ["Bound"])
+        XCTAssertEqual(Set(all.map(\.phase)), [.bound])
         XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0").count, 4)
         XCTAssertEqual(kernel.allocatedPASIDCount, 4, "a PASID allocated for a failed bind was freed")
         let failures = try await reconciler.store.read { db in
@@ -60,15 +60,15 @@ final class ReconcilerTests: ReconcilerTestCase {
         let reconciler = try await makeReconciler(kernel)
         try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3b:00.0", bindings: 1)
         try await reconciler.resync()
-        try await waitFor("the binding fails") { try await self.bindings(reconciler.store).first?.phase == "Failed" }
+        try await waitFor("the binding fails") { try await self.bindings(reconciler.store).first?.phase == .failed }
         let binding = try await bindings(reconciler.store)[0]
         XCTAssertEqual(binding.lastErrorErrno, "ENOSPC")
         XCTAssertEqual(binding.lastErrorCall, "VFIO_IOMMU_PASID_REQUEST")
         XCTAssertNotNil(binding.nextRetryAt)
-        XCTAssertTrue(binding.conditions.contains { $0.reason == "KernelError" && $0.message.contains("ENOSPC") })
+        XCTAssertTrue(binding.conditions.contains { $0.reason == .kernelError && $0.message.contains("ENOSPC") })
         // Once the PASID space frees up, the retry succeeds.
         kernel.faults.clear()
-        try await waitFor("the binding recovers") { try await self.bindings(reconciler.store).first?.phase == "Bound" }
+        try await waitFor("the binding recovers") { try await self.bindings(reconciler.store).first?.phase == .bound }
         await reconciler.stop()
     }
 
@@ -77,11 +77,11 @@ final class ReconcilerTests: ReconcilerTestCase {
         let reconciler = try await makeReconciler(kernel)
         try await makeDesiredState(reconciler.store, name: "vm", device: "0000:3b:00.0", bindings: 1)
         try await reconciler.resync()
-        try await waitFor("the binding is degraded") { try await self.bindings(reconciler.store).first?.phase == "Degraded" }
+        try await waitFor("the binding is degraded") { try await self.bindings(reconciler.store).first?.phase == .degraded }
         let degraded = try await bindings(reconciler.store)[0]
-        XCTAssertTrue(degraded.conditions.contains { $0.reason == "KernelResourceMissing" && $0.message.contains("ENODEV") })
+        XCTAssertTrue(degraded.conditions.contains { $0.reason == .kernelResourceMissing && $0.message.contains("ENODEV") })
         kernel.faults.clear()
-        try await waitFor("the binding recovers") { try await self.bindings(reconciler.store).first?.phase == "Bound" }
+        try await waitFor("the binding recovers") { try await self.bindings(reconciler.store).first?.phase == .bound }
         await reconciler.stop()
     }
 
@@ -103,7 +103,7 @@ final class ReconcilerTests: ReconcilerTestCase {
         let (tombstone, pasidRows) = try await reconciler.store.read { db in
             (try BindingRepository.fetch(ids[0], in: db)!, try Int.fetchOne(db, sql: "SELECT count(*) FROM host_pasids")!)
         }
-        XCTAssertEqual(tombstone.phase, "Deleted")
+        XCTAssertEqual(tombstone.phase, .deleted)
         XCTAssertNil(tombstone.hostPASID)
         XCTAssertEqual(pasidRows, 1)
         await reconciler.stop()
@@ -117,10 +117,10 @@ final class ReconcilerTests: ReconcilerTestCase {
         try await reconciler.resync()
         await reconciler.waitUntilIdle()  // terminal: nothing left to retry
         let binding = try await bindings(reconciler.store)[0]
-        XCTAssertEqual(binding.phase, "Failed")
+        XCTAssertEqual(binding.phase, .failed)
         XCTAssertNil(binding.nextRetryAt)
-        let condition = try XCTUnwrap(binding.conditions.first { $0.type == "Bound" })
-        XCTAssertEqual(condition.reason, "CapabilityMissing")
+        let condition = try XCTUnwrap(binding.conditions.first { $0.type == .bound })
+        XCTAssertEqual(condition.reason, .capabilityMissing)
         XCTAssertTrue(condition.message.hasPrefix("terminal:") && condition.message.contains("VFIO_IOMMU_GET_INFO"), condition.message)
         XCTAssertEqual(kernel.allocatedPASIDCount, 0, "nothing was tried against the kernel")
         await reconciler.stop()
@@ -135,7 +135,7 @@ final class ReconcilerTests: ReconcilerTestCase {
         await reconciler.waitUntilIdle()
         let all = try await bindings(reconciler.store)
         XCTAssertEqual(all.count, 1000)
-        XCTAssertEqual(Set(all.map(\.phase)), ["Bound"])
+        XCTAssertEqual(Set(all.map(\.phase)), [.bound])
         let onA = kernel.boundTables(of: "0000:3b:00.0"), onB = kernel.boundTables(of: "0000:3c:00.0")
         XCTAssertEqual(onA.count + onB.count, 1000, "each binding bound exactly once")
         XCTAssertEqual(Set(all.compactMap(\.hostPASID)).count, 1000, "no host PASID used twice")
@@ -158,7 +158,7 @@ final class ReconcilerTests: ReconcilerTestCase {
         try await waitFor("the new table is bound") { kernel.boundTables(of: "0000:3b:00.0").values.first?.pageTable == 0xabc000 }
         await reconciler.waitUntilIdle()
         let binding = try await bindings(reconciler.store)[0]
-        XCTAssertEqual(binding.phase, "Bound")
+        XCTAssertEqual(binding.phase, .bound)
         XCTAssertEqual(binding.observedGeneration, 2)
         XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0").values.first?.addressWidth, 57)
         await reconciler.stop()
@@ -220,7 +220,7 @@ final class ReconcilerTests: ReconcilerTestCase {
         await reconciler.waitUntilIdle()
         let device = try await reconciler.store.read { db in try DeviceRepository.fetch("0000:3d:00.0", in: db)! }
         XCTAssertEqual(device.originalDriver, "idxd", "recorded before the first sysfs write, kept across the failed attempts")
-        XCTAssertEqual(device.phase, "Attached", "converged once the fault was lifted")
+        XCTAssertEqual(device.phase, .attached, "converged once the fault was lifted")
         XCTAssertEqual(kernel.driver(of: "0000:3d:00.0"), "vfio-pci")
         let admin = self.admin
         _ = try await reconciler.store.write { db in try DeviceRepository.assign("0000:3d:00.0", to: nil, managed: true, actor: admin, in: db) }
@@ -241,18 +241,18 @@ final class ReconcilerTests: ReconcilerTestCase {
         try await reconciler.resync()
         await reconciler.waitUntilIdle()
         var device = try await reconciler.store.read { db in try DeviceRepository.fetch("0000:3b:00.0", in: db)! }
-        XCTAssertEqual(device.phase, "Degraded")
-        XCTAssertTrue(device.conditions.contains { $0.reason == "DeviceMissing" })
+        XCTAssertEqual(device.phase, .degraded)
+        XCTAssertTrue(device.conditions.contains { $0.reason == .deviceMissing })
         let degraded = try await bindings(reconciler.store)
-        XCTAssertEqual(Set(degraded.map(\.phase)), ["Degraded"])
+        XCTAssertEqual(Set(degraded.map(\.phase)), [.degraded])
 
         kernel.setPresent(true, of: "0000:3b:00.0")
         try await reconciler.resync()
         await reconciler.waitUntilIdle()
         device = try await reconciler.store.read { db in try DeviceRepository.fetch("0000:3b:00.0", in: db)! }
-        XCTAssertEqual(device.phase, "Attached")
+        XCTAssertEqual(device.phase, .attached)
         let recovered = try await bindings(reconciler.store)
-        XCTAssertEqual(Set(recovered.map(\.phase)), ["Bound"])
+        XCTAssertEqual(Set(recovered.map(\.phase)), [.bound])
         XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0").count, 2)
         await reconciler.stop()
     }
@@ -274,7 +274,7 @@ final class ReconcilerTests: ReconcilerTestCase {
         await second.waitUntilIdle()
         XCTAssertEqual(secondKernel.boundTables(of: "0000:3b:00.0").count, 20)
         let rebuilt = try await bindings(second.store)
-        XCTAssertEqual(Set(rebuilt.map(\.phase)), ["Bound"])
+        XCTAssertEqual(Set(rebuilt.map(\.phase)), [.bound])
         let (open, abandoned) = try await second.store.read { db in
             (try OperationsJournal.openIntents(in: db).count,
              try Int.fetchOne(db, sql: "SELECT count(*) FROM operations WHERE detail LIKE '%abandoned%'")!)

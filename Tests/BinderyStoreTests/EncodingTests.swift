@@ -31,7 +31,7 @@ final class EncodingTests: XCTestCase {
 
     func testVMAuditJSONParsesAndCarriesTheRecord() throws {
         let record = VMRecord(id: "vm-1", spec: VMSpec(name: "a\"b", labels: ["k": "v"], memory: [MemoryRegion(guestAddress: 0x1000, size: 4096, backingPath: "/dev/shm/x")]),
-                              meta: ResourceMeta(generation: 1, resourceVersion: 2, createdAt: "t0", updatedAt: "t1"), phase: "Pending", observedGeneration: 0)
+                              meta: ResourceMeta(generation: 1, resourceVersion: 2, createdAt: "t0", updatedAt: "t1"), phase: .pending, observedGeneration: 0)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(record.auditJSON.utf8)) as? [String: Any])
         XCTAssertEqual(object["name"] as? String, "a\"b")
         XCTAssertEqual((object["labels"] as? [String: String])?["k"], "v")

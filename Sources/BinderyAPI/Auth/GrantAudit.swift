@@ -19,7 +19,7 @@ enum GrantAudit {
         let records = identities.compactMap { identity -> AuditRecord? in
             let old = before.roles[identity], new = after.roles[identity]
             guard old != new else { return nil }
-            return AuditRecord(actor: AuditActor(identity: "grants:" + source), action: new == nil ? "grant.revoke" : "grant.set",
+            return AuditRecord(actor: AuditActor(identity: "grants:" + source), action: new == nil ? AuditAction.grantRevoke : .grantSet,
                                resourceType: "grant", resourceID: identity, outcome: .success,
                                before: old.map { JSONText.object(["role": $0.rawValue]) },
                                after: new.map { JSONText.object(["role": $0.rawValue]) })

@@ -5,13 +5,13 @@ import Foundation
 enum Representation {
     static func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
-    static func status(phase: String, observedGeneration: Int, conditions: [Condition], hostPASID: Int? = nil,
+    static func status(phase: Phase, observedGeneration: Int, conditions: [Condition], hostPASID: Int? = nil,
                        lastError: (String, String)? = nil, nextRetryAt: String? = nil) -> Components.Schemas.Status {
         Components.Schemas.Status(
-            phase: phase, observedGeneration: Int64(observedGeneration),
+            phase: phase.rawValue, observedGeneration: Int64(observedGeneration),
             conditions: conditions.map { condition in
-                Components.Schemas.Condition(_type: condition.type, status: .init(rawValue: condition.status) ?? .Unknown,
-                                             reason: condition.reason, message: condition.message,
+                Components.Schemas.Condition(_type: condition.type.rawValue, status: .init(rawValue: condition.status) ?? .Unknown,
+                                             reason: condition.reason.rawValue, message: condition.message,
                                              lastTransitionTime: Timestamp.parse(condition.lastTransitionTime) ?? Date(timeIntervalSince1970: 0))
             },
             hostPasid: hostPASID.map(Int64.init),

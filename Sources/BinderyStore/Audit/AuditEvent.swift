@@ -52,6 +52,14 @@ public struct AuditRecord: Sendable, Equatable {
     /// The resource as JSON after the change.
     public var after: String?
 
+    /// A record of a known action.
+    public init(actor: AuditActor, requestID: String? = nil, action: AuditAction, resourceType: String,
+                resourceID: String? = nil, outcome: AuditOutcome, httpStatus: Int? = nil,
+                before: String? = nil, after: String? = nil) {
+        self.init(actor: actor, requestID: requestID, action: action.rawValue, resourceType: resourceType, resourceID: resourceID,
+                  outcome: outcome, httpStatus: httpStatus, before: before, after: after)
+    }
+
     /// A record from its parts.
     public init(actor: AuditActor, requestID: String? = nil, action: String, resourceType: String,
                 resourceID: String? = nil, outcome: AuditOutcome, httpStatus: Int? = nil,

@@ -47,7 +47,7 @@ public struct BindingRecord: Sendable, Equatable {
     /// Set once unbound (a tombstone).
     public var deletedAt: String?
     /// `Pending`, `Bound`, `Failed`, `Unbinding`, `Deleted`, `Degraded`.
-    public var phase: String
+    public var phase: Phase
     /// Generation last acted on.
     public var observedGeneration: Int
     /// Status conditions.
@@ -68,7 +68,7 @@ public struct BindingRecord: Sendable, Equatable {
             ("guestPasid", String(spec.guestPASID)), ("hostPasid", JSONText.optionalInteger(hostPASID)),
             ("pageTable", JSONText.string("0x" + String(spec.pageTableAddress, radix: 16))), ("addressWidth", String(spec.addressWidth)),
             ("format", JSONText.string(spec.format)), ("version", String(spec.version)),
-            ("generation", String(meta.generation)), ("resourceVersion", String(meta.resourceVersion)), ("phase", JSONText.string(phase)),
+            ("generation", String(meta.generation)), ("resourceVersion", String(meta.resourceVersion)), ("phase", JSONText.string(phase.rawValue)),
         ])
     }
 }

@@ -19,7 +19,7 @@ public enum BindingRepository {
             throw StoreError.conflict(resourceType: "binding", field: "guestPasid", value: "\(spec.guestPASID) on \(spec.deviceAddress)")
         }
         let record = try fetch(id, in: db)!
-        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: "binding.create", resourceType: "binding",
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: .bindingCreate, resourceType: "binding",
                                           resourceID: id, outcome: .success, httpStatus: 202, after: record.auditJSON), in: db, at: now)
         return record
     }
@@ -34,7 +34,7 @@ public enum BindingRepository {
                 resource_version = resource_version + 1, updated_at = ? WHERE id = ?
             """, arguments: [Int64(bitPattern: address), addressWidth, Timestamp.now(), id])
         let after = try fetch(id, in: db)!
-        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: "binding.replace", resourceType: "binding",
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: .bindingReplace, resourceType: "binding",
                                           resourceID: id, outcome: .success, httpStatus: 202, before: before.auditJSON,
                                           after: after.auditJSON), in: db)
         return after
@@ -49,14 +49,14 @@ public enum BindingRepository {
                 resource_version = resource_version + 1, updated_at = ? WHERE id = ?
             """, arguments: [Timestamp.now(), Timestamp.now(), id])
         let after = try fetch(id, in: db)!
-        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: "binding.delete", resourceType: "binding",
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: .bindingDelete, resourceType: "binding",
                                           resourceID: id, outcome: .success, httpStatus: 202, before: before.auditJSON,
                                           after: after.auditJSON), in: db)
         return after
     }
 
     /// What the reconciler observed. `hostPASID` .some(nil) clears it.
-    public static func updateStatus(_ id: String, phase: String, conditions: [Condition], observedGeneration: Int,
+    public static func updateStatus(_ id: String, phase: Phase, conditions: [Condition], observedGeneration: Int,
                                     hostPASID: Int?? = nil, lastError: (call: String, errno: String)? = nil,
                                     nextRetryAt: String? = nil, in db: Database) throws {
         guard let current = try fetch(id, in: db) else { return }
@@ -66,7 +66,7 @@ public enum BindingRepository {
 
     /// Like `updateStatus(_:...)`, for a caller that already read the record `current`
     /// in this pass (its conditions are merged without reading and decoding them again).
-    public static func updateStatus(_ current: BindingRecord, phase: String, conditions: [Condition], observedGeneration: Int,
+    public static func updateStatus(_ current: BindingRecord, phase: Phase, conditions: [Condition], observedGeneration: Int,
                                     hostPASID: Int?? = nil, lastError: (call: String, errno: String)? = nil,
                                     nextRetryAt: String? = nil, in db: Database) throws {
         let id = current.id
@@ -145,7 +145,7 @@ public enum BindingRepository {
         return BindingRecord(
             id: row[0], spec: spec,
             meta: ResourceMeta(generation: row[11], resourceVersion: row[12], createdAt: row[13], updatedAt: row[14]),
-            deletionRequestedAt: row[15], deletedAt: row[16], phase: row[17], observedGeneration: row[18],
+            deletionRequestedAt: row[15], deletedAt: row[16], phase: Phase(rawValue: row[17]) ?? .pending, observedGeneration: row[18],
             conditions: Condition.decode(row[19]), hostPASID: row[20], lastErrorErrno: row[21], lastErrorCall: row[22],
             nextRetryAt: row[23])
     }

@@ -62,7 +62,7 @@ public struct DeviceRecord: Sendable, Equatable {
     /// Bookkeeping.
     public var meta: ResourceMeta
     /// Lifecycle phase.
-    public var phase: String
+    public var phase: Phase
     /// Generation last acted on.
     public var observedGeneration: Int
     /// Status conditions.

@@ -38,7 +38,7 @@ public enum DeviceRepository {
                 updated_at = ? WHERE address = ?
             """, arguments: [vmID, managed, now, address])
         let after = try fetch(address, in: db)!
-        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: vmID == nil ? "device.unassign" : "device.assign",
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: vmID == nil ? AuditAction.deviceUnassign : .deviceAssign,
                                           resourceType: "device", resourceID: address, outcome: .success,
                                           before: before.auditJSON, after: after.auditJSON), in: db, at: now)
         return after
@@ -58,7 +58,7 @@ public enum DeviceRepository {
     }
 
     /// Records what the reconciler observed.
-    public static func updateStatus(_ address: String, phase: String, conditions: [Condition], observedGeneration: Int,
+    public static func updateStatus(_ address: String, phase: Phase, conditions: [Condition], observedGeneration: Int,
                                     originalDriver: String?? = nil, in db: Database) throws {
         guard let current = try fetch(address, in: db) else { return }
         let merged = Condition.merge(current.conditions, conditions)
@@ -94,7 +94,7 @@ public enum DeviceRepository {
             isPresent: row["present"], vmID: row["vm_id"], isManaged: row["managed"], originalDriver: row["original_driver"],
             meta: ResourceMeta(generation: row["generation"], resourceVersion: row["resource_version"],
                                createdAt: row["created_at"], updatedAt: row["updated_at"]),
-            phase: row["phase"], observedGeneration: row["observed_generation"], conditions: Condition.decode(row["conditions"]))
+            phase: Phase(rawValue: row["phase"]) ?? .pending, observedGeneration: row["observed_generation"], conditions: Condition.decode(row["conditions"]))
     }
 }
 
@@ -104,7 +104,7 @@ extension DeviceRecord {
         JSONText.object([
             ("address", JSONText.string(address)), ("vm", JSONText.optionalString(vmID)), ("managed", isManaged ? "true" : "false"),
             ("iommuGroup", JSONText.optionalInteger(snapshot.iommuGroup)), ("driver", JSONText.optionalString(snapshot.driver)),
-            ("generation", String(meta.generation)), ("resourceVersion", String(meta.resourceVersion)), ("phase", JSONText.string(phase)),
+            ("generation", String(meta.generation)), ("resourceVersion", String(meta.resourceVersion)), ("phase", JSONText.string(phase.rawValue)),
         ])
     }
 }

@@ -58,7 +58,7 @@ public struct VMRecord: Sendable, Equatable, Codable {
     /// Generations, versions and times.
     public var meta: ResourceMeta
     /// Lifecycle phase, set by the reconciler.
-    public var phase: String
+    public var phase: Phase
     /// The generation the reconciler last acted on.
     public var observedGeneration: Int
     /// Status conditions, as the reconciler last wrote them.
@@ -84,7 +84,7 @@ public struct VMRecord: Sendable, Equatable, Codable {
             ("resourceVersion", String(meta.resourceVersion)),
             ("createdAt", JSONText.string(meta.createdAt)),
             ("updatedAt", JSONText.string(meta.updatedAt)),
-            ("phase", JSONText.string(phase)),
+            ("phase", JSONText.string(phase.rawValue)),
             ("observedGeneration", String(observedGeneration)),
         ])
     }

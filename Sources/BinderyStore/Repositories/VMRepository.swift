@@ -24,9 +24,9 @@ public enum VMRepository {
         // The row's defaults, as the schema sets them: no need to read back what was just written.
         let record = VMRecord(id: id, spec: spec,
                               meta: ResourceMeta(generation: 1, resourceVersion: 1, createdAt: now, updatedAt: now),
-                              phase: "Pending", observedGeneration: 0)
+                              phase: .pending, observedGeneration: 0)
         try AuditChain.append(
-            AuditRecord(actor: actor, requestID: requestID, action: "vm.create", resourceType: "vm",
+            AuditRecord(actor: actor, requestID: requestID, action: .vmCreate, resourceType: "vm",
                         resourceID: id, outcome: .success, httpStatus: 201, after: record.auditJSON),
             in: db, at: now
         )
@@ -47,7 +47,7 @@ public enum VMRepository {
             throw StoreError.conflict(resourceType: "vm", field: "name", value: name ?? "")
         }
         let after = try fetch(id: id, in: db)!
-        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: "vm.update", resourceType: "vm", resourceID: id,
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: .vmUpdate, resourceType: "vm", resourceID: id,
                                           outcome: .success, httpStatus: 200, before: before.auditJSON, after: after.auditJSON), in: db)
         return after
     }
@@ -62,7 +62,7 @@ public enum VMRepository {
                 resource_version = resource_version + 1, updated_at = ? WHERE id = ?
             """, arguments: [now, now, id])
         let after = try fetch(id: id, in: db)!
-        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: "vm.delete", resourceType: "vm", resourceID: id,
+        try AuditChain.append(AuditRecord(actor: actor, requestID: requestID, action: .vmDelete, resourceType: "vm", resourceID: id,
                                           outcome: .success, httpStatus: 202, before: before.auditJSON, after: after.auditJSON), in: db, at: now)
         return after
     }
@@ -83,7 +83,7 @@ public enum VMRepository {
     }
 
     /// Records what the reconciler observed.
-    public static func updateStatus(_ id: String, phase: String, conditions: [Condition], observedGeneration: Int, in db: Database) throws {
+    public static func updateStatus(_ id: String, phase: Phase, conditions: [Condition], observedGeneration: Int, in db: Database) throws {
         let current: String = try String.fetchOne(db, sql: "SELECT conditions FROM vms WHERE id = ?", arguments: [id]) ?? "[]"
         try db.execute(sql: """
             UPDATE vms SET phase = ?, conditions = ?, observed_generation = ?, resource_version = resource_version + 1, updated_at = ?
@@ -137,7 +137,7 @@ public enum VMRepository {
             spec: VMSpec(name: row["name"], labels: labels, memory: regions),
             meta: ResourceMeta(generation: row["generation"], resourceVersion: row["resource_version"],
                                createdAt: row["created_at"], updatedAt: row["updated_at"]),
-            phase: row["phase"],
+            phase: Phase(rawValue: row["phase"]) ?? .pending,
             observedGeneration: row["observed_generation"],
             conditions: Condition.decode(row["conditions"])
         )

@@ -2,19 +2,19 @@ import Foundation
 
 /// One status condition, as Kubernetes-style clients expect (`type`, `status`, `reason`, `message`).
 public struct Condition: Sendable, Equatable, Codable {
-    /// What the condition is about: `Ready`, `Bound`, `DeviceAttached`, `Degraded`, ...
-    public var type: String
+    /// What the condition is about.
+    public var type: ConditionType
     /// `True`, `False` or `Unknown`.
     public var status: String
     /// A CamelCase machine reason: `WaitingForDevice`, `KernelError`, `CapabilityMissing`.
-    public var reason: String
+    public var reason: ConditionReason
     /// A human sentence.
     public var message: String
     /// When `status` last changed (RFC 3339).
     public var lastTransitionTime: String
 
     /// A condition from its parts.
-    public init(type: String, status: Bool, reason: String, message: String, at time: String = Timestamp.now()) {
+    public init(type: ConditionType, status: Bool, reason: ConditionReason, message: String, at time: String = Timestamp.now()) {
         self.type = type
         self.status = status ? "True" : "False"
         self.reason = reason
@@ -25,8 +25,8 @@ public struct Condition: Sendable, Equatable, Codable {
     /// Conditions as stored JSON.
     public static func encode(_ conditions: [Condition]) -> String {
         JSONText.array(conditions.map { condition in
-            JSONText.object([("type", JSONText.string(condition.type)), ("status", JSONText.string(condition.status)),
-                             ("reason", JSONText.string(condition.reason)), ("message", JSONText.string(condition.message)),
+            JSONText.object([("type", JSONText.string(condition.type.rawValue)), ("status", JSONText.string(condition.status)),
+                             ("reason", JSONText.string(condition.reason.rawValue)), ("message", JSONText.string(condition.message)),
                              ("lastTransitionTime", JSONText.string(condition.lastTransitionTime))])
         })
     }

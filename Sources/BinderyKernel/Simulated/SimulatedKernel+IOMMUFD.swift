@@ -7,7 +7,10 @@ extension SimulatedKernel {
         let size = Int(bytes.u32(0))
         switch request {
         case .getHWInfo:
-            guard size >= 40 else { return -Errno.EINVAL.code }
+            // As 6.12 answered: the struct is 40 bytes; below 32 is EINVAL; a larger struct is
+            // fine while the bytes the kernel does not know are zero, else E2BIG.
+            guard size >= 32 else { return -Errno.EINVAL.code }
+            if size > 40 && !bytes.isZero(40, count: size - 40) { return -Errno.E2BIG.code }
             guard bytes.u32(4) == 0 else { return -Errno.EOPNOTSUPP.code }
             guard let address = context.devices[bytes.u32(8)], let device = devices[address] else { return -Errno.ENOENT.code }
             let dataLength = Int(bytes.u32(12))
@@ -20,8 +23,10 @@ extension SimulatedKernel {
             bytes.set(12, u32: UInt32(vtd.count))
             bytes.set(24, u32: UInt32(IOMMU_HW_INFO_TYPE_INTEL_VTD.rawValue))
             bytes.set(28, u8: UInt8(device.spec.pasidWidth))
-            bytes.set(32, u64: device.spec.pasidWidth > 0
-                      ? UInt64(IOMMU_HW_CAP_PCI_PASID_EXEC.rawValue | IOMMU_HW_CAP_PCI_PASID_PRIV.rawValue) : 0)
+            if size >= 40 {   // out_capabilities, for callers that know it
+                bytes.set(32, u64: device.spec.pasidWidth > 0
+                          ? UInt64(IOMMU_HW_CAP_PCI_PASID_EXEC.rawValue | IOMMU_HW_CAP_PCI_PASID_PRIV.rawValue) : 0)
+            }
             return 0
         case .ioasAlloc:
             guard size >= 12 else { return -Errno.EINVAL.code }

@@ -1,5 +1,6 @@
 @testable import BinderyAPI
 @testable import BinderyHTTP
+import BinderyStore
 import XCTest
 
 /// The contract's checks, applied by the server itself before any handler runs.
@@ -85,13 +86,13 @@ final class ContractCheckTests: XCTestCase {
     func testRFC3339AcceptsEveryFormOfTheGrammarAndNothingElse() {
         for valid in ["2026-01-31T12:00:00Z", "2026-01-31t12:00:00z", "2026-01-31T12:00:00.123456789Z", "2026-01-31T12:00:00+05:30",
                       "2024-02-29T00:00:00-00:00", "2026-06-30T23:59:60Z"] {
-            XCTAssertNotNil(RFC3339.parse(valid), valid)
+            XCTAssertNotNil(Timestamp.parse(valid), valid)
         }
         for invalid in ["2026-01-31", "2026-01-31 12:00:00Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
                         "2026-01-31T24:00:00Z", "2026-01-31T12:00:00", "2026-01-31T12:00:00.Z", "2026-01-31T12:00:00+5:30", ""] {
-            XCTAssertNil(RFC3339.parse(invalid), invalid)
+            XCTAssertNil(Timestamp.parse(invalid), invalid)
         }
-        XCTAssertEqual(RFC3339.parse("2026-01-31T12:00:00+01:00"), RFC3339.parse("2026-01-31T11:00:00Z"))
+        XCTAssertEqual(Timestamp.parse("2026-01-31T12:00:00+01:00"), Timestamp.parse("2026-01-31T11:00:00Z"))
     }
 
     func testIntegralNumbersAreCheckedAndHandedOnAsIntegers() throws {

@@ -1,3 +1,4 @@
+import BinderyStore
 import Foundation
 
 /// One schema of `openapi.yaml`, with the keywords the server enforces itself: type,
@@ -180,7 +181,7 @@ final class JSONSchema: Sendable {
             problems.append((pointer, "must match the pattern \(pattern.source)" + (summary.map { " (\($0))" } ?? "")))
             return
         }
-        if format == "date-time", RFC3339.parse(text) == nil {
+        if format == "date-time", Timestamp.parse(text) == nil {
             problems.append((pointer, "must be an RFC 3339 date-time like 2026-01-31T12:00:00Z"))
         }
     }

@@ -39,15 +39,7 @@ public final class IOMMUFDVMContext: @unchecked Sendable {
         self.memory = memory
         iommufd = try IOMMUFD(syscalls: syscalls)
         do throws(KernelError) {
-            for region in memory {
-                var fd: Int32 = -1
-                if let path = region.backingPath { fd = try region.openBacking(path, with: syscalls) }
-                defer { if fd >= 0 { _ = syscalls.close(fd) } }
-                switch syscalls.mmap(length: Int(region.size), fd: fd, offset: Int64(region.backingOffset)) {
-                case let .success(address): mapped.append((region, address))
-                case let .failure(errno): throw .mmap(errno: errno, resource: region.backingPath ?? "anonymous guest memory")
-                }
-            }
+            for region in memory { mapped.append((region, try region.map(with: syscalls))) }
         } catch {
             close()
             throw error

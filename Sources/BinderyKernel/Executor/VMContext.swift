@@ -41,7 +41,7 @@ public final class VMContext: @unchecked Sendable {
         self.memory = memory
         container = try VFIOContainer(syscalls: syscalls)
         do throws(KernelError) {
-            for region in memory { mapped.append((region, try mmap(region))) }
+            for region in memory { mapped.append((region, try region.map(with: syscalls))) }
         } catch {
             close()
             throw error
@@ -55,16 +55,6 @@ public final class VMContext: @unchecked Sendable {
 
     /// True once guest memory is DMA-mapped.
     public var isMemoryMapped: Bool { isIOMMUSet }
-
-    private func mmap(_ region: GuestMemoryRegion) throws(KernelError) -> UInt64 {
-        var fd: Int32 = -1
-        if let path = region.backingPath { fd = try region.openBacking(path, with: syscalls) }
-        defer { if fd >= 0 { _ = syscalls.close(fd) } }
-        switch syscalls.mmap(length: Int(region.size), fd: fd, offset: Int64(region.backingOffset)) {
-        case let .success(address): return address
-        case let .failure(errno): throw .mmap(errno: errno, resource: region.backingPath ?? "anonymous guest memory at 0x\(String(region.guestAddress, radix: 16))")
-        }
-    }
 
     /// Forgets the container's IOMMU after its last group left: the kernel tore it down
     /// (mappings, PASIDs, bindings), and the next group must set it up again.

@@ -95,7 +95,7 @@ extension KernelCheck {
         // device can attach (a domain needs page alignment) until it is unmapped.
         report.expect("IOMMU_IOAS_MAP at an unaligned IOVA (0x400800) before any attach is accepted",
                       (try? iommufd.map(ioas: ioas, vaddr: vaddr, iova: 0x40_0800, length: 0x1000)) != nil)
-        report.expectErrno("VFIO_DEVICE_ATTACH_IOMMUFD_PT while the IOAS holds an unaligned mapping is EADDRINUSE", Errno(EADDRINUSE)) {
+        report.expectErrno("VFIO_DEVICE_ATTACH_IOMMUFD_PT while the IOAS holds an unaligned mapping is EADDRINUSE", .EADDRINUSE) {
             try iommufd.attach(cdev, to: ioas)
         }
         report.expect("IOMMU_IOAS_UNMAP of the unaligned mapping", (try? iommufd.unmap(ioas: ioas, iova: 0x40_0800, length: 0x1000)) == 0x1000)
@@ -123,6 +123,9 @@ extension KernelCheck {
         var paging: UInt32 = 0
         let pagingResult = hwptAllocPaging(iommufd, deviceID: deviceID, ioas: ioas, id: &paging)
         report.expect("IOMMU_HWPT_ALLOC of a plain paging HWPT over the IOAS: HWPT \(paging)", pagingResult == nil, pagingResult?.name ?? "")
+        var unused: UInt32 = 0
+        let unknownParent = hwptAllocPaging(iommufd, deviceID: deviceID, ioas: 4242, id: &unused)
+        report.expect("IOMMU_HWPT_ALLOC over an unknown pt_id is EINVAL", unknownParent == .EINVAL, unknownParent?.name ?? "ok")
         if pagingResult == nil {
             report.expect("attach to HWPT \(paging) replaces HWPT \(automatic)", try iommufd.attach(cdev, to: paging) == paging)
             report.expect("edu DMA round trip again after the replace (→ 0x102000)",

@@ -47,7 +47,7 @@ contract-live: deps $(VENV)/bin/openapi-spec-validator ## schemathesis (all phas
 	$(SWIFT) build --product bindery
 	Tests/Contract/run.sh
 
-kernel-test: deps ## Run the executor and the daemon on real Debian kernels (6.1 and 6.12) in QEMU.
+kernel-test: deps ## Run the executor and the daemon on real kernels in QEMU: Debian 6.1 and 6.12 (type1), and a 6.12 with CONFIG_IOMMUFD built once from linux-source-6.12 (iommufd).
 	@for p in qemu-system-x86 busybox-static cpio kmod xz-utils; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$${missing:-} $$p"; done; \
 	if [ -n "$${missing:-}" ]; then sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; fi
 	$(SWIFT) build --product bindery

@@ -4,7 +4,8 @@ import CBinderyKernel
 import Foundation
 
 /// The executor against a real kernel (run inside the QEMU guest by `make kernel-test`):
-/// the type1 sequence and the error cases of KERNEL.md, each printed as `ok` or `FAIL`.
+/// the type1 sequence and the error cases of KERNEL.md (or, with `--iommufd`, the iommufd
+/// sequence: KernelCheck+IOMMUFD.swift), each printed as `ok` or `FAIL`.
 struct KernelCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernel-check",
@@ -13,6 +14,8 @@ struct KernelCheck: ParsableCommand {
 
     @Option(help: "PCI address of a device in its own IOMMU group (it is rebound to vfio-pci).") var device: String
     @Option(name: .customLong("sysfs-root"), help: "Sysfs mount.") var sysfsRoot = "/sys"
+    @Flag(help: "Check the iommufd path instead (/dev/iommu and the device's VFIO cdev; needs CONFIG_IOMMUFD and VFIO_DEVICE_CDEV).")
+    var iommufd = false
 
     final class Report {
         var failures = 0
@@ -34,6 +37,12 @@ struct KernelCheck: ParsableCommand {
 
     func run() throws {
         let report = Report()
+        if iommufd {
+            try runIOMMUFD(report)
+            print(report.failures == 0 ? "kernel-check --iommufd: all passed" : "kernel-check --iommufd: \(report.failures) failed")
+            if report.failures > 0 { throw ExitCode(1) }
+            return
+        }
         let syscalls = LinuxSyscalls()
         let inventory = SysfsInventory(syscalls: syscalls, root: sysfsRoot)
         let found = try inventory.device(device)

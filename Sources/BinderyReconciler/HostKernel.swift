@@ -79,7 +79,7 @@ extension Reconciler {
                             logger: @escaping @Sendable (String) -> Void = { _ in }) {
         var options = options
         options.sysfsRoot = kernel.sysfsRoot
-        options.bindingPath = kernel.capabilities.nesting.mechanism
+        options.capabilities = kernel.capabilities
         self.init(store: store, syscalls: kernel.syscalls, options: options, logger: logger)
     }
 }

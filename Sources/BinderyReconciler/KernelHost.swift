@@ -28,14 +28,40 @@ final class KernelHost: @unchecked Sendable {
     private var bound: [String: BoundTable] = [:]       // binding → table
     private var reserved: [String: (vmID: String, pasid: UInt32)] = [:]  // binding → PASID allocated, not bound
 
-    /// A host over `syscalls`; `bindingPath` nil: probe the kernel for it (no nesting anywhere
-    /// means type1, whose contexts report binding as unavailable with the kernel's reason).
-    init(syscalls: any Syscalls, sysfsRoot: String, bindingPath: HostCapabilities.Mechanism? = nil) {
+    /// A host over `syscalls` whose probe answered `capabilities` (nil: probe now). The binding
+    /// path is `bindingPath`, else the probe's; no nesting anywhere means type1, whose contexts
+    /// report binding as unavailable with the kernel's reason.
+    init(syscalls: any Syscalls, sysfsRoot: String, capabilities: HostCapabilities? = nil, bindingPath: HostCapabilities.Mechanism? = nil) {
         self.syscalls = syscalls
         inventory = SysfsInventory(syscalls: syscalls, root: sysfsRoot)
         binder = DriverBinder(inventory: inventory)
-        self.bindingPath = bindingPath
-            ?? CapabilityProbe(syscalls: syscalls, inventory: inventory).discover().nesting.mechanism ?? .vfioType1Nesting
+        let probed = capabilities ?? CapabilityProbe(syscalls: syscalls, inventory: inventory).discover()
+        self.bindingPath = bindingPath ?? probed.nesting.mechanism ?? .vfioType1Nesting
+        currentCapabilities = probed
+    }
+
+    private let probeLock = NSLock()
+    private var currentCapabilities: HostCapabilities   // guarded by lock
+
+    /// What the kernel answered the last probe.
+    var capabilities: HostCapabilities { lock.withLock { currentCapabilities } }
+
+    /// Probes again when the last probe had no device on vfio-pci to ask with; called with a
+    /// device freshly on vfio-pci and not yet opened. Nesting found through the other binding
+    /// path than the one chosen at start is reported unsupported: contexts exist on this one.
+    /// Returns the new answer when it changed.
+    func refreshCapabilitiesIfAwaitingDevice() -> HostCapabilities? {
+        guard capabilities.nesting.awaitingDevice else { return nil }
+        return probeLock.withLock { () -> HostCapabilities? in
+            guard capabilities.nesting.awaitingDevice else { return nil }
+            var probed = CapabilityProbe(syscalls: syscalls, inventory: inventory).discover()
+            if let mechanism = probed.nesting.mechanism, mechanism != bindingPath {
+                probed.nesting = .unsupported("the kernel offers nesting through \(mechanism.rawValue), found once a device was on "
+                    + "vfio-pci; this daemon chose \(bindingPath.rawValue) at start, when none was: restart it to bind through \(mechanism.rawValue)")
+            }
+            lock.withLock { currentCapabilities = probed }
+            return probed
+        }
     }
 
     /// A new IOMMU context for a VM on this host's binding path.

@@ -72,6 +72,10 @@ extension Reconciler {
                 let recorded = originalDriver.map { $0.isEmpty ? nil : $0 } ?? plan.originalDriver
                 try kernel.binder.apply(DriverRebindPlan(address: address, originalDriver: recorded))
             }
+            if let probed = kernel.refreshCapabilitiesIfAwaitingDevice() {
+                logger("capabilities probed again with \(address) on vfio-pci: nesting "
+                    + (probed.nesting.supported ? "supported" : "unsupported (\(probed.nesting.reason ?? ""))"))
+            }
             try kernel.withVM(vmID) { try context.attach(address) }
             kernel.setAttachment(vmID, of: address)
             let recordedDriver = originalDriver

@@ -18,7 +18,7 @@ public final class Reconciler: @unchecked Sendable {
     private var tasks: [Task<Void, Never>] = []   // guarded by attemptsLock
     private let attemptsLock = NSLock()
     private var attempts: [ResourceKey: Int] = [:]
-    private let logger: @Sendable (String) -> Void
+    let logger: @Sendable (String) -> Void
 
     /// A reconciler over `store`, driving the kernel behind `syscalls`.
     public init(store: Store, syscalls: any Syscalls, options: ReconcilerOptions = ReconcilerOptions(),
@@ -26,7 +26,8 @@ public final class Reconciler: @unchecked Sendable {
         self.store = store
         self.options = options
         self.logger = logger
-        kernel = KernelHost(syscalls: syscalls, sysfsRoot: options.sysfsRoot, bindingPath: options.bindingPath)
+        kernel = KernelHost(syscalls: syscalls, sysfsRoot: options.sysfsRoot, capabilities: options.capabilities,
+                            bindingPath: options.bindingPath)
     }
 
     /// Recovers from whatever the last process left (see `recoverAfterRestart`), syncs the
@@ -72,6 +73,10 @@ public final class Reconciler: @unchecked Sendable {
     public func waitUntilIdle() async {
         await queue.waitUntilIdle()
     }
+
+    /// What the kernel answered the last capability probe (asked again once a device is on
+    /// vfio-pci when the first probe had none to ask with).
+    public var capabilities: HostCapabilities { kernel.capabilities }
 
     /// How this host binds guest page tables (type1 nesting or iommufd).
     public var bindingPath: HostCapabilities.Mechanism { kernel.bindingPath }

@@ -14,7 +14,9 @@ public struct ReconcilerOptions: Sendable {
     public var backoffCap: Double = 30
     /// Where sysfs is.
     public var sysfsRoot = "/sys"
-    /// How guest page tables are bound (nil: ask the kernel once at start).
+    /// What the kernel answered a capability probe at start (nil: probe when starting).
+    public var capabilities: HostCapabilities?
+    /// How guest page tables are bound (nil: from the capabilities).
     public var bindingPath: HostCapabilities.Mechanism?
     /// Which devices may be assigned (and rebound for it).
     public var devicePolicy = DevicePolicy()

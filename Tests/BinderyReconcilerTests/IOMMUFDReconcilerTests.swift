@@ -22,6 +22,38 @@ final class IOMMUFDReconcilerTests: ReconcilerTestCase {
         }
     }
 
+    func testAProbeWithoutADeviceOnVFIOIsAskedAgainOnceOneIsThere() async throws {
+        var host = SimulatedHostProfile.iommufd.host
+        for index in host.devices.indices where host.devices[index].driver == "vfio-pci" { host.devices[index].driver = "idxd" }
+        let kernel = SimulatedKernel(host: host)
+        let reconciler = try await makeReconciler(kernel)
+        XCTAssertTrue(reconciler.capabilities.nesting.awaitingDevice)
+        XCTAssertTrue(reconciler.capabilities.nesting.reason?.contains("no vfio-pci device with a VFIO cdev") ?? false,
+                      reconciler.capabilities.nesting.reason ?? "")
+        XCTAssertEqual(reconciler.bindingPath, .vfioType1Nesting, "nothing answered for iommufd at start")
+        _ = try await makeDesiredState(reconciler.store, name: "a", device: "0000:3b:00.0", managed: true, bindings: 0)
+        try await reconciler.resync()
+        await reconciler.waitUntilIdle()
+        let nesting = reconciler.capabilities.nesting
+        XCTAssertFalse(nesting.awaitingDevice)
+        XCTAssertFalse(nesting.supported, "the contexts are type1: binding through iommufd needs a restart")
+        XCTAssertTrue(nesting.reason?.contains("offers nesting through iommufd") ?? false, nesting.reason ?? "")
+        await reconciler.stop()
+    }
+
+    func testAnIOMMUWithoutNestingIsReportedWithTheKernelsAnswers() async throws {
+        var host = SimulatedHostProfile.iommufd.host
+        host.hardwareNesting = false   // QEMU's emulated VT-d
+        let reconciler = try await makeReconciler(SimulatedKernel(host: host))
+        let nesting = reconciler.capabilities.nesting
+        XCTAssertFalse(nesting.supported)
+        XCTAssertFalse(nesting.awaitingDevice)
+        XCTAssertTrue(reconciler.capabilities.iommufd)
+        let reason = nesting.reason ?? ""
+        XCTAssertTrue(reason.contains("NEST 0") && reason.contains("IOMMU_HWPT_ALLOC_NEST_PARENT answered EOPNOTSUPP"), reason)
+        await reconciler.stop()
+    }
+
     func testBindingsConvergeAsStage1TablesAttachedPerPASID() async throws {
         let kernel = try kernel(.iommufd)
         let reconciler = try await makeReconciler(kernel)
@@ -98,7 +130,8 @@ final class IOMMUFDReconcilerTests: ReconcilerTestCase {
         XCTAssertEqual(Set(all.map(\.phase)), [.failed])
         for binding in all {
             let message = binding.conditions.first { $0.type == .bound }?.message ?? ""
-            XCTAssertTrue(message.hasPrefix("terminal:") && message.contains("VFIO_DEVICE_ATTACH_IOMMUFD_PT") && message.contains("EINVAL"), message)
+            // As a real 6.12 answers: the PASID-capable HWPT is refused before any attach.
+            XCTAssertTrue(message.hasPrefix("terminal:") && message.contains("IOMMU_HWPT_ALLOC_PASID") && message.contains("EOPNOTSUPP"), message)
         }
         XCTAssertEqual(kernel.pasidAttachments(of: "0000:3b:00.0"), [:])
         await reconciler.stop()

@@ -1,9 +1,17 @@
 #!/bin/sh
 # Runs inside the QEMU guest, chrooted into the host's tree (read-only over 9p).
-# $1: the repository, $2: the edu device's PCI address, $3: a writable scratch directory.
+# $1: the repository, $2: the edu device's PCI address, $3: a writable scratch directory,
+# $4: type1 (a Debian kernel: the type1 executor checks) or iommufd (a kernel with CONFIG_IOMMUFD:
+# the iommufd executor checks first, then the type1 ones, which it has too).
 set -eu
-REPO=$1 EDU=$2 BIN=$1/.build/debug SCRATCH=$3
+REPO=$1 EDU=$2 BIN=$1/.build/debug SCRATCH=$3 MODE=${4:-type1}
 step() { echo "KT-STEP $(date +%s.%N | cut -c1-14) $*"; }
+
+if [ "$MODE" = iommufd ]; then
+  [ -c /dev/iommu ] || { echo "KT-FAIL no /dev/iommu on $(uname -r)"; exit 1; }
+  step "executor checks on /dev/iommu and the VFIO cdev"
+  "$BIN/bindery-bench" kernel-check --iommufd --device "$EDU"
+fi
 
 step "executor checks on /dev/vfio"
 "$BIN/bindery-bench" kernel-check --device "$EDU"
@@ -23,7 +31,8 @@ step "GET /v1/host: real kernel, nesting unsupported"
 HOST=$(api https://localhost:8443/v1/host)
 [ "$(echo "$HOST" | field "['kernel']['driver']")" = linux ] || { echo "KT-FAIL host: $HOST"; exit 1; }
 [ "$(echo "$HOST" | field "['iommu']['nesting']['supported']")" = False ] || { echo "KT-FAIL nesting should be unsupported: $HOST"; exit 1; }
-echo "host: $(echo "$HOST" | field "['kernel']['release']"), nesting: $(echo "$HOST" | field "['iommu']['nesting'].get('reason')")"
+[ "$MODE" != iommufd ] || [ "$(echo "$HOST" | field "['iommu']['iommufd']")" = True ] || { echo "KT-FAIL iommufd should be reported: $HOST"; exit 1; }
+echo "host: $(echo "$HOST" | field "['kernel']['release']"), iommufd: $(echo "$HOST" | field "['iommu']['iommufd']"), nesting: $(echo "$HOST" | field "['iommu']['nesting'].get('reason')")"
 
 step "GET /v1/devices finds the edu device (1234:11e8) and its group"
 DEVICE=$(api "https://localhost:8443/v1/devices/$EDU")
@@ -43,11 +52,20 @@ done
 [ "$(basename "$(readlink "/sys/bus/pci/devices/$EDU/driver")")" = vfio-pci ] || { echo "KT-FAIL edu is not on vfio-pci"; exit 1; }
 echo "VM $VM ready, edu attached on vfio-pci"
 
+if [ "$MODE" = iommufd ]; then
+  step "GET /v1/host again: probed with edu on vfio-pci, the kernel's own refusal"
+  HOST=$(api https://localhost:8443/v1/host)
+  REASON=$(echo "$HOST" | field "['iommu']['nesting'].get('reason')")
+  echo "$REASON" | grep -q "IOMMU_HWPT_ALLOC_NEST_PARENT answered EOPNOTSUPP" || { echo "KT-FAIL host should name the nesting-parent refusal: $HOST"; exit 1; }
+  echo "host after the device: $REASON"
+fi
+
 step "a binding is refused, naming the missing capability"
 REFUSAL=$(api -X POST -H 'Content-Type: application/json' \
   --data "{\"vm\":\"$VM\",\"device\":\"$EDU\",\"type\":\"guest-page-table\",\"guestPasid\":1,\"format\":\"intel-vtd\",\"version\":1,\"pageTable\":{\"address\":\"0x1000\",\"addressWidth\":48}}" \
   https://localhost:8443/v1/bindings)
 echo "$REFUSAL" | grep -q '"status":422' && echo "$REFUSAL" | grep -q "nesting" || { echo "KT-FAIL binding refusal should name the capability: $REFUSAL"; exit 1; }
+[ "$MODE" != iommufd ] || echo "$REFUSAL" | grep -q "EOPNOTSUPP" || { echo "KT-FAIL binding refusal should carry the kernel's EOPNOTSUPP: $REFUSAL"; exit 1; }
 echo "refused: $(echo "$REFUSAL" | field "['detail']" | cut -c1-160)"
 
 step "detach; edu goes back to its original driver (none)"

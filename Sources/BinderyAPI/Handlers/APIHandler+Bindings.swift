@@ -7,7 +7,7 @@ extension APIHandler {
         guard case let .json(body) = input.body else { throw APIError.badRequest("expected application/json") }
         let host = capabilities()
         var validation = Validation()
-                let supported = host.nesting.formats.map { "\($0.name) versions \($0.versions.map(String.init).joined(separator: ","))" }
+        let supported = host.nesting.formats.map { "\($0.name) versions \($0.versions.map(String.init).joined(separator: ","))" }
         let supportedText = supported.isEmpty ? "none (\(host.nesting.reason ?? "no nesting capability"))" : supported.joined(separator: "; ")
         let format = body.format.rawValue, version = body.version.rawValue
         if !host.nesting.formats.contains(where: { $0.name == format }) {

@@ -103,7 +103,7 @@ package final class BinderyService: @unchecked Sendable {
                                     changed: GrantAudit.recorder(source: pki.roleMapPath, store: store))
         let transport = BinderyTransport(store: store, contract: try Contract.embedded(), grants: { grants.current() })
         let metrics = RequestMetrics()
-        let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { capabilities }, kernelReachable: { kernel.unreachableReason() }, metrics: metrics, memoryPolicy: memoryPolicy)
+        let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { reconciler.capabilities }, kernelReachable: { kernel.unreachableReason() }, metrics: metrics, memoryPolicy: memoryPolicy)
         try handler.registerHandlers(on: transport, configuration: .init(dateTranscoder: RFC3339.Transcoder()), middlewares: [MetricsMiddleware(metrics: metrics)])
 
         var http = HTTPServerConfiguration(listen: configuration.listen, tls: tls)

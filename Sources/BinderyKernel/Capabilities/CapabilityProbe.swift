@@ -22,6 +22,7 @@ public struct CapabilityProbe: Sendable {
                                             nesting: .unsupported("not probed"))
         let devices = (try? inventory.devices()) ?? []
         var reasons: [String] = []
+        var awaitingDevice = false
         do {
             let container = try VFIOContainer(syscalls: syscalls)
             defer { container.close() }
@@ -34,18 +35,21 @@ public struct CapabilityProbe: Sendable {
             }
             reasons.append("VFIO_IOMMU_GET_INFO reports no nesting capability")
         } catch {
+            if case .unsupported(capability: "nesting", _) = error { awaitingDevice = true }
             reasons.append("\(error)")
         }
         switch probeIOMMUFD(devices: devices) {
         case let .success(nesting):
             capabilities.iommufd = true
-            if let nesting { capabilities.nesting = nesting; return capabilities }
-            reasons.append("IOMMU_GET_HW_INFO reports no nested first-stage translation with PASID")
+            if nesting.supported || nesting.pasidScope != nil { capabilities.nesting = nesting; return capabilities }
+            reasons.append(nesting.reason ?? "IOMMU_GET_HW_INFO reports no nested first-stage translation with PASID")
         case let .failure(error):
             if case .open = error {} else { capabilities.iommufd = true }
+            if case .unsupported(capability: "iommufd probe", _) = error { awaitingDevice = true }
             reasons.append("iommufd: \(error)")
         }
         capabilities.nesting = .unsupported(reasons.joined(separator: "; "))
+        capabilities.nesting.awaitingDevice = awaitingDevice
         return capabilities
     }
 
@@ -108,8 +112,27 @@ public struct CapabilityProbe: Sendable {
         }
     }
 
+    /// Why `device` gets no nested translation: what GET_HW_INFO said, and what the kernel
+    /// answers when asked for a nesting parent anyway (EOPNOTSUPP on QEMU's emulated VT-d).
+    private func noNestingReason(_ context: IOMMUFD, deviceID: UInt32, device: String, info: IOMMUFD.HardwareInfo) -> String {
+        guard info.dataType == IOMMU_HW_INFO_TYPE_INTEL_VTD.rawValue else {
+            return "IOMMU_GET_HW_INFO for \(device) reports IOMMU data type \(info.dataType), not Intel VT-d: no bind format for it yet"
+        }
+        let ecap = info.extendedCapabilityRegister
+        let bits = "NEST \(ecap >> 26 & 1), FLTS \(ecap >> 47 & 1), SMTS \(ecap >> 43 & 1), PASID \(ecap >> 40 & 1)"
+        var reason = "IOMMU_GET_HW_INFO for \(device): VT-d ecap has no nested first-stage translation with PASID (\(bits))"
+        if let ioas = try? context.allocateIOAS() {
+            do {
+                _ = try context.allocateNestingParent(deviceID: deviceID, ioas: ioas)
+            } catch {
+                reason += "; IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_NEST_PARENT answered \(error.errno?.name ?? "\(error)")"
+            }
+        }
+        return reason
+    }
+
     /// Binds a vfio-pci device's cdev to a fresh iommufd and reads GET_HW_INFO.
-    private func probeIOMMUFD(devices: [PCIDevice]) -> Result<HostCapabilities.Nesting?, KernelError> {
+    private func probeIOMMUFD(devices: [PCIDevice]) -> Result<HostCapabilities.Nesting, KernelError> {
         do {
             let context = try IOMMUFD(syscalls: syscalls)
             defer { context.close() }
@@ -121,7 +144,9 @@ public struct CapabilityProbe: Sendable {
                 let info = try context.hardwareInfo(deviceID: deviceID)
                 let ecap = info.extendedCapabilityRegister, cap = info.capabilityRegister
                 let nested = ecap & (1 << 26) != 0 && ecap & (1 << 47) != 0 && ecap & (1 << 40) != 0
-                guard info.dataType == IOMMU_HW_INFO_TYPE_INTEL_VTD.rawValue, nested else { return .success(nil) }
+                guard info.dataType == IOMMU_HW_INFO_TYPE_INTEL_VTD.rawValue, nested else {
+                    return .success(.unsupported(noNestingReason(context, deviceID: deviceID, device: device.address, info: info)))
+                }
                 let pasidBits = Int((ecap >> 35) & 0x1f) + 1
                 let scope = info.maxPASIDLog2 > 0 ? pasidScope(context, cdev, deviceID: deviceID) : nil
                 return .success(HostCapabilities.Nesting(

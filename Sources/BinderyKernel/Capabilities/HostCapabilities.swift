@@ -29,6 +29,9 @@ public struct HostCapabilities: Sendable, Equatable, Codable {
         public var reason: String?
         /// Where a table can be attached, as the kernel answered (nil: not learned).
         public var pasidScope: PASIDScope?
+        /// The probe had no device on vfio-pci to ask the kernel with: the answer is provisional
+        /// and is asked again once one is there.
+        public var awaitingDevice = false
 
         /// Unsupported, for `reason`.
         public static func unsupported(_ reason: String) -> Nesting {

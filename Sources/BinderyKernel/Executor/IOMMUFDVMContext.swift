@@ -164,10 +164,16 @@ public final class IOMMUFDVMContext: @unchecked Sendable {
                                                 flags: try Self.stage1Flags(table), replacing: old)
             stage1[address, default: [:]][pasid] = hwpt
         } catch {
-            // 6.7-6.14 know no PASID attach: VFIO_DEVICE_ATTACH_IOMMUFD_PT with ATTACH_PASID is EINVAL.
-            if error.call == IoctlRequest.deviceAttachPT.name, error.errno == .EINVAL, old == nil, stage1[address]?.isEmpty ?? true {
-                perPASIDRefusal = "VFIO_DEVICE_ATTACH_IOMMUFD_PT with VFIO_DEVICE_ATTACH_PASID answered EINVAL: this kernel attaches stage-1 tables only device-wide (per-PASID attach arrived in 6.15)"
-                throw .unsupported(capability: "per-PASID attach", detail: perPASIDRefusal!)
+            // 6.7-6.14 know no PASID-capable HWPT and no PASID attach: IOMMU_HWPT_ALLOC with
+            // IOMMU_HWPT_ALLOC_PASID is EOPNOTSUPP (measured on 6.12: it comes first), and
+            // VFIO_DEVICE_ATTACH_IOMMUFD_PT with ATTACH_PASID is EINVAL.
+            if old == nil, stage1[address]?.isEmpty ?? true {
+                if error.call == IoctlRequest.hwptAlloc.name, error.errno == .EOPNOTSUPP {
+                    perPASIDRefusal = "IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_PASID answered EOPNOTSUPP: this kernel has no PASID-capable stage-1 tables and attaches them only device-wide (per-PASID attach arrived in 6.15)"
+                } else if error.call == IoctlRequest.deviceAttachPT.name, error.errno == .EINVAL {
+                    perPASIDRefusal = "VFIO_DEVICE_ATTACH_IOMMUFD_PT with VFIO_DEVICE_ATTACH_PASID answered EINVAL: this kernel attaches stage-1 tables only device-wide (per-PASID attach arrived in 6.15)"
+                }
+                if let perPASIDRefusal { throw .unsupported(capability: "per-PASID attach", detail: perPASIDRefusal) }
             }
             throw error
         }

@@ -133,14 +133,17 @@ public final class IOMMUFD: @unchecked Sendable {
     }
 
     /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT`: attach the device (or one of its PASIDs) to `pageTable`.
-    /// Attaching a PASID again replaces its table atomically.
-    public func attach(_ device: VFIODevice, to pageTable: UInt32, pasid: UInt32? = nil) throws(KernelError) {
+    /// Attaching a PASID again replaces its table atomically. Returns the `pt_id` the kernel
+    /// answers: for an IOAS, the id of the HWPT it created for the device (Linux), else `pageTable`.
+    @discardableResult
+    public func attach(_ device: VFIODevice, to pageTable: UInt32, pasid: UInt32? = nil) throws(KernelError) -> UInt32 {
         var attach = vfio_device_attach_iommufd_pt()
         attach.argsz = UInt32(MemoryLayout<vfio_device_attach_iommufd_pt>.size)
         attach.flags = pasid == nil ? 0 : UInt32(VFIO_DEVICE_ATTACH_PASID)
         attach.pt_id = pageTable
         attach.pasid = pasid ?? 0
         try syscalls.call(device.fd, .deviceAttachPT, &attach, on: "device \(device.address)\(pasid.map { " PASID \($0)" } ?? "")")
+        return attach.pt_id
     }
 
     /// `VFIO_DEVICE_DETACH_IOMMUFD_PT` for the device or one of its PASIDs.

@@ -111,6 +111,7 @@ extension SimulatedKernel {
     private static func describe(_ object: SimIOMMUFD.Object) -> String {
         switch object {
         case let .ioas(mappings): return "ioas \(mappings.map(describe).sorted())"
+        case let .paging(ioas, automatic): return "\(automatic ? "automatic " : "")paging over \(ioas)"
         case let .nestingParent(ioas): return "nesting parent of \(ioas)"
         case let .stage1(parent, pageTable, width, flags):
             return "stage-1 on \(parent) table 0x\(String(pageTable, radix: 16)) width \(width) flags \(flags)"

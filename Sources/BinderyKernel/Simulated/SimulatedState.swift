@@ -17,6 +17,8 @@ struct SimMapping: Equatable {
     var vaddr: UInt64
     var last: UInt64 { iova + size - 1 }
     func overlaps(_ iova: UInt64, _ size: UInt64) -> Bool { self.iova <= iova + size - 1 && iova <= last }
+    /// Not page aligned (an IOAS without a domain takes such mappings).
+    var isUnaligned: Bool { (iova | size | vaddr) & 0xfff != 0 }
 }
 
 /// A group's kernel-side state.
@@ -55,6 +57,8 @@ final class SimDevice {
 final class SimIOMMUFD {
     enum Object {
         case ioas(mappings: [SimMapping])
+        /// A plain paging HWPT over an IOAS; `automatic` when the kernel made it for an attach to the IOAS.
+        case paging(ioas: UInt32, automatic: Bool)
         case nestingParent(ioas: UInt32)
         case stage1(parent: UInt32, pageTable: UInt64, addressWidth: UInt32, flags: UInt64)
     }

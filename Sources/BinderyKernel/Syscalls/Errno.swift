@@ -57,6 +57,8 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let ENOSYS = Errno(Glibc.ENOSYS)
     /// Too many open files.
     public static let EMFILE = Errno(Glibc.EMFILE)
+    /// Address in use (iommufd: a mapping in the way of an attach).
+    public static let EADDRINUSE = Errno(Glibc.EADDRINUSE)
 
     private static let names: [Int32: String] = [
         Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.ESRCH: "ESRCH", Glibc.EINTR: "EINTR", Glibc.EIO: "EIO",
@@ -66,6 +68,6 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
         Glibc.EINVAL: "EINVAL", Glibc.EMFILE: "EMFILE", Glibc.ENOTTY: "ENOTTY", Glibc.ENOSPC: "ENOSPC",
         Glibc.ERANGE: "ERANGE", Glibc.ENOSYS: "ENOSYS", Glibc.EOPNOTSUPP: "EOPNOTSUPP",
         Glibc.EOVERFLOW: "EOVERFLOW", Glibc.ETIMEDOUT: "ETIMEDOUT", Glibc.ELOOP: "ELOOP", Glibc.EXDEV: "EXDEV",
-        Glibc.ENFILE: "ENFILE", Glibc.ENAMETOOLONG: "ENAMETOOLONG",
+        Glibc.ENFILE: "ENFILE", Glibc.ENAMETOOLONG: "ENAMETOOLONG", Glibc.EADDRINUSE: "EADDRINUSE",
     ]
 }

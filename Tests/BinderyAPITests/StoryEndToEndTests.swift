@@ -236,6 +236,6 @@ final class BindingPathEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertEqual(nesting?["mechanism"] as? String, "iommufd")
         XCTAssertEqual(nesting?["pasidScope"] as? String, "device")
         XCTAssertEqual(refusal["status"] as? Int, 422, "\(refusal)")
-        XCTAssertTrue((refusal["detail"] as? String ?? "").contains("VFIO_DEVICE_ATTACH_PASID answered EINVAL"), "\(refusal)")
+        XCTAssertTrue((refusal["detail"] as? String ?? "").contains("IOMMU_HWPT_ALLOC_PASID answered EOPNOTSUPP"), "\(refusal)")
     }
 }

@@ -75,7 +75,7 @@ final class HostProfileProbeTests: XCTestCase {
         XCTAssertEqual(deviceOnly.nesting.pasidScope, .device)
         XCTAssertFalse(deviceOnly.nesting.supported)
         XCTAssertEqual(deviceOnly.nesting.formats, [], "nothing the API may accept")
-        XCTAssertTrue(deviceOnly.nesting.reason?.contains("VFIO_DEVICE_ATTACH_PASID answered EINVAL") ?? false, deviceOnly.nesting.reason ?? "")
+        XCTAssertTrue(deviceOnly.nesting.reason?.contains("IOMMU_HWPT_ALLOC_PASID answered EOPNOTSUPP") ?? false, deviceOnly.nesting.reason ?? "")
 
         let none = probe(.type1Only)
         XCTAssertNil(none.nesting.mechanism)

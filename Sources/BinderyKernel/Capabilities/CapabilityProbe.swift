@@ -95,20 +95,30 @@ public struct CapabilityProbe: Sendable {
     }
 
     /// Asks the kernel whether a stage-1 table attaches at a PASID: nesting parent over an empty
-    /// IOAS, a stage-1 on it, and `VFIO_DEVICE_ATTACH_IOMMUFD_PT` with `ATTACH_PASID`. EINVAL
-    /// there is a kernel without per-PASID attach; any other failure leaves the scope unknown.
-    /// Everything is released when the probe's iommufd closes.
-    private func pasidScope(_ context: IOMMUFD, _ cdev: VFIODevice, deviceID: UInt32) -> HostCapabilities.PASIDScope? {
+    /// IOAS, a PASID-capable stage-1 on it (`IOMMU_HWPT_ALLOC_PASID`: EOPNOTSUPP before 6.15,
+    /// measured on 6.12), and `VFIO_DEVICE_ATTACH_IOMMUFD_PT` with `ATTACH_PASID` (EINVAL
+    /// there is a kernel without per-PASID attach). Any other failure leaves the scope unknown.
+    /// Everything is released when the probe's iommufd closes. Returns the scope and, for
+    /// `.device`, the kernel's answer.
+    private func pasidScope(_ context: IOMMUFD, _ cdev: VFIODevice, deviceID: UInt32) -> (HostCapabilities.PASIDScope, String?)? {
         guard let ioas = try? context.allocateIOAS(),
               let parent = try? context.allocateNestingParent(deviceID: deviceID, ioas: ioas),
-              (try? context.attach(cdev, to: parent)) != nil,
-              let stage1 = try? context.allocateStage1(deviceID: deviceID, parent: parent, pageTable: 0, addressWidth: 48,
-                                                        flags: 0, forPASID: true) else { return nil }
+              (try? context.attach(cdev, to: parent)) != nil else { return nil }
+        let stage1: UInt32
+        do {
+            stage1 = try context.allocateStage1(deviceID: deviceID, parent: parent, pageTable: 0, addressWidth: 48, flags: 0, forPASID: true)
+        } catch {
+            guard error.errno == .EOPNOTSUPP else { return nil }
+            return (.device, "IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_PASID answered EOPNOTSUPP: this kernel has no PASID-capable "
+                + "stage-1 tables and attaches them only device-wide (per-PASID attach arrived in 6.15)")
+        }
         do {
             try context.attach(cdev, to: stage1, pasid: 1)
-            return .perPASID
+            return (.perPASID, nil)
         } catch {
-            return error.errno == .EINVAL ? .device : nil
+            guard error.errno == .EINVAL else { return nil }
+            return (.device, "VFIO_DEVICE_ATTACH_IOMMUFD_PT with VFIO_DEVICE_ATTACH_PASID answered EINVAL: this kernel attaches "
+                + "stage-1 tables only device-wide (per-PASID attach arrived in 6.15)")
         }
     }
 
@@ -148,14 +158,13 @@ public struct CapabilityProbe: Sendable {
                     return .success(.unsupported(noNestingReason(context, deviceID: deviceID, device: device.address, info: info)))
                 }
                 let pasidBits = Int((ecap >> 35) & 0x1f) + 1
-                let scope = info.maxPASIDLog2 > 0 ? pasidScope(context, cdev, deviceID: deviceID) : nil
+                let answer = info.maxPASIDLog2 > 0 ? pasidScope(context, cdev, deviceID: deviceID) : nil
+                let scope = answer?.0
                 return .success(HostCapabilities.Nesting(
                     supported: scope != .device, mechanism: .iommufd,
                     formats: scope == .device ? [] : [.init(name: "intel-vtd", versions: [1])], pasidBits: pasidBits,
                     addressWidths: cap & (1 << 62) != 0 ? [48, 57] : [48],
-                    reason: scope == .device ? "VFIO_DEVICE_ATTACH_IOMMUFD_PT with VFIO_DEVICE_ATTACH_PASID answered EINVAL: "
-                        + "this kernel attaches stage-1 tables only device-wide (per-PASID attach arrived in 6.15)" : nil,
-                    pasidScope: scope))
+                    reason: answer?.1, pasidScope: scope))
             }
             return .failure(.unsupported(capability: "iommufd probe", detail: "no vfio-pci device with a VFIO cdev"))
         } catch {

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 SWIFT ?= swift
 # Debian packages the build and tests need; installed only when missing.
-APT_PACKAGES := libssl-dev libsqlite3-dev openssl sqlite3 curl
+APT_PACKAGES := libssl-dev libsqlite3-dev openssl sqlite3 curl systemd
 BENCH_DIR := .build/bench
 
 FUZZ_DIR := .build-fuzz
@@ -32,7 +32,7 @@ serve: deps ## Build and run `bindery serve` on its defaults (./bindery-data, 12
 build: deps ## Build everything (debug).
 	$(SWIFT) build
 
-test: contract-check fuzz-smoke quickstart-check kernel-test contract-live unit-test ## Build and run every test (contract, fuzzing, quick start, real kernels in QEMU, schemathesis and sslyze, unit and end-to-end).
+test: contract-check unit-check fuzz-smoke quickstart-check kernel-test contract-live unit-test ## Build and run every test (contract, fuzzing, quick start, real kernels in QEMU, schemathesis and sslyze, unit and end-to-end).
 
 VENV := .build/venv
 
@@ -53,6 +53,11 @@ kernel-test: deps ## Run the executor and the daemon on real kernels in QEMU: De
 	$(SWIFT) build --product bindery
 	$(SWIFT) build --product bindery-bench
 	Tests/Kernel/run.sh
+
+unit-check: deps ## systemd-analyze verify packaging/systemd/bindery.service (any warning fails).
+	$(SWIFT) build --product bindery
+	sed "s#/usr/bin/bindery#$(CURDIR)/.build/debug/bindery#" packaging/systemd/bindery.service > .build/bindery.service
+	@out=$$(systemd-analyze verify .build/bindery.service 2>&1); if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "bindery.service: verified"
 
 quickstart-check: deps ## Run the README quick start literally: make serve, then the curl line it prints.
 	Tests/QuickStart/check.sh

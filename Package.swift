@@ -82,8 +82,19 @@ let package = Package(
 
         // The REST API: handlers generated from openapi.yaml, served through BinderyHTTP.
         .target(
+            name: "BinderyNotify",
+            dependencies: ["CBinderySockets"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "BinderyVMM",
+            dependencies: ["BinderyReconciler", "BinderyStore", "CBinderySockets"],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "BinderyAPI",
             dependencies: [
+                "BinderyVMM", "BinderyNotify",
                 "BinderyHTTP", "BinderyStore", "BinderyReconciler",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -98,6 +109,7 @@ let package = Package(
             dependencies: [
                 "BinderyStore",
                 "BinderyAPI",
+                "BinderyVMM",
                 "BinderyHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -154,6 +166,11 @@ let package = Package(
         .testTarget(
             name: "BinderyAPITests",
             dependencies: ["BinderyAPI", "BinderyHTTP", "BinderyStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BinderyVMMTests",
+            dependencies: ["BinderyVMM", "BinderyReconciler", "BinderyStore", "BinderyKernel"],
             swiftSettings: strictSettings
         ),
         .testTarget(

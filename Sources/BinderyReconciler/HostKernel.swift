@@ -40,22 +40,33 @@ public struct HostKernel: Sendable {
     /// The kernel release.
     public var release: String { syscalls.kernelRelease }
 
-    /// Opens the kernel `choice` names and probes it.
-    public static func open(_ choice: Choice, sysfsRoot: String, simulatedHost: String, faults: String) throws -> HostKernel {
+    /// Opens the kernel `choice` names and probes it. With `dataDirectory`, a probe that has
+    /// no free device to ask with falls back on the last conclusive answer of this boot.
+    public static func open(_ choice: Choice, sysfsRoot: String, simulatedHost: String, faults: String,
+                            dataDirectory: String? = nil) throws -> HostKernel {
         guard let profile = SimulatedHostProfile(rawValue: simulatedHost) else {
             throw HostKernelError(reason: "simulated host \(simulatedHost) is none of \(simulatedHostNames.joined(separator: ", "))")
         }
         func simulated() throws -> any Syscalls { SimulatedKernel(host: profile.host, faults: try FaultPlan(parsing: faults)) }
-        let syscalls: any Syscalls, root: String, why: String
+        let syscalls: any Syscalls, root: String, chosen: String
         switch choice {
-        case .linux: (syscalls, root, why) = (LinuxSyscalls(), sysfsRoot, "--kernel linux")
-        case .simulated: (syscalls, root, why) = (try simulated(), "/sys", "--kernel simulated")
+        case .linux: (syscalls, root, chosen) = (LinuxSyscalls(), sysfsRoot, "--kernel linux")
+        case .simulated: (syscalls, root, chosen) = (try simulated(), "/sys", "--kernel simulated")
         case .auto:
-            (syscalls, root, why) = FileManager.default.fileExists(atPath: VFIOContainer.path)
+            (syscalls, root, chosen) = FileManager.default.fileExists(atPath: VFIOContainer.path)
                 ? (LinuxSyscalls(), sysfsRoot, "auto: \(VFIOContainer.path) exists")
                 : (try simulated(), "/sys", "auto: \(VFIOContainer.path) does not exist here")
         }
-        let capabilities = CapabilityProbe(syscalls: syscalls, inventory: SysfsInventory(syscalls: syscalls, root: root)).discover()
+        var capabilities = CapabilityProbe(syscalls: syscalls, inventory: SysfsInventory(syscalls: syscalls, root: root)).discover()
+        var why = chosen
+        if let memory = dataDirectory.map({ CapabilityMemory(path: $0 + "/host-capabilities.json") }), syscalls.driverName == "linux" {
+            if !capabilities.nesting.awaitingDevice {
+                memory.remember(capabilities)
+            } else if let recalled = memory.recall(release: syscalls.kernelRelease) {
+                why += "; capabilities from this boot's last probe (no free vfio-pci device to ask now: \(capabilities.nesting.reason ?? ""))"
+                capabilities = recalled
+            }
+        }
         return HostKernel(syscalls: syscalls, sysfsRoot: root, why: why, capabilities: capabilities)
     }
 
@@ -76,10 +87,14 @@ public struct HostKernelError: Error, CustomStringConvertible {
 extension Reconciler {
     /// A reconciler driving `kernel`.
     public convenience init(store: Store, kernel: HostKernel, options: ReconcilerOptions = ReconcilerOptions(),
-                            logger: @escaping @Sendable (String) -> Void = { _ in }) {
+                            dataDirectory: String? = nil, logger: @escaping @Sendable (String) -> Void = { _ in }) {
         var options = options
         options.sysfsRoot = kernel.sysfsRoot
         options.capabilities = kernel.capabilities
+        if let dataDirectory {
+            let memory = CapabilityMemory(path: dataDirectory + "/host-capabilities.json")
+            options.capabilitiesLearned = { memory.remember($0) }
+        }
         self.init(store: store, syscalls: kernel.syscalls, options: options, logger: logger)
     }
 }

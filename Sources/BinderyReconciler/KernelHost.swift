@@ -104,6 +104,24 @@ final class KernelHost: @unchecked Sendable {
         return try body()
     }
 
+    private var kept: [String: [String: Int32]] = [:]   // VM → kept name → fd
+
+    /// What is kept in the descriptor store for `vmID`, by name.
+    func keptDescriptors(of vmID: String) -> [String: Int32] { lock.withLock { kept[vmID] ?? [:] } }
+    func setKeptDescriptors(_ descriptors: [String: Int32], of vmID: String) {
+        lock.withLock { kept[vmID] = descriptors.isEmpty ? nil : descriptors }
+    }
+
+    /// Closes every context, as the process's exit would: the kernel releases whatever no
+    /// other descriptor (a VMM's, the fd store's) still holds.
+    func closeAll() {
+        let all = lock.withLock { () -> [any VMIOMMUContext] in
+            defer { contexts.removeAll(); attachments.removeAll(); bound.removeAll(); reserved.removeAll(); kept.removeAll() }
+            return Array(contexts.values)
+        }
+        all.forEach { $0.close() }
+    }
+
     /// Ids of every bound binding.
     func boundIDs() -> [String] { lock.withLock { Array(bound.keys) } }
 

@@ -147,7 +147,7 @@ extension Reconciler {
         return outcome
     }
 
-    private func guestTable(_ record: BindingRecord, hostPASID: UInt32) -> GuestPageTableBind {
+    func guestTable(_ record: BindingRecord, hostPASID: UInt32) -> GuestPageTableBind {
         let fields = (try? JSONSerialization.jsonObject(with: Data(record.spec.formatFields.utf8))) as? [String: Any] ?? [:]
         let flags = GuestPageTableBind.vtdFlags(named: Set(fields.compactMap { $0.value as? Bool == true ? $0.key : nil }))
         return GuestPageTableBind(addressWidth: UInt32(record.spec.addressWidth), pageTable: record.spec.pageTableAddress,

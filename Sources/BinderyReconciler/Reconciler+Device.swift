@@ -73,11 +73,13 @@ extension Reconciler {
                 try kernel.binder.apply(DriverRebindPlan(address: address, originalDriver: recorded))
             }
             if let probed = kernel.refreshCapabilitiesIfAwaitingDevice() {
+                options.capabilitiesLearned?(probed)
                 logger("capabilities probed again with \(address) on vfio-pci: nesting "
                     + (probed.nesting.supported ? "supported" : "unsupported (\(probed.nesting.reason ?? ""))"))
             }
             try kernel.withVM(vmID) { try context.attach(address) }
             kernel.setAttachment(vmID, of: address)
+            syncKeptDescriptors(of: vmID)
             let recordedDriver = originalDriver
             try await store.write { db in
                 try OperationsJournal.finish(intent, succeeded: true, in: db)
@@ -111,6 +113,7 @@ extension Reconciler {
 
     private func detach(_ device: DeviceRecord, from vmID: String) async throws {
         let address = device.address
+        dropKeptDevice(address, of: vmID)
         // Bindings on the device go first: unbound and their PASIDs freed.
         if let context = kernel.context(vmID) {
             try kernel.withVM(vmID) {
@@ -126,6 +129,7 @@ extension Reconciler {
             if context.attachedDevices.isEmpty { kernel.dropReservations(of: vmID) }
         }
         kernel.setAttachment(nil, of: address)
+        syncKeptDescriptors(of: vmID)
         let restored: String? = device.isManaged ? device.originalDriver : nil
         if let restored { try kernel.binder.restore(address, to: restored.isEmpty ? nil : restored) }
         try await store.write { db in
@@ -139,6 +143,7 @@ extension Reconciler {
     /// Drops a vanished device from the kernel and the bookkeeping (best effort: it is gone).
     private func forget(_ address: String) {
         guard let vmID = kernel.attachment(of: address) else { return }
+        dropKeptDevice(address, of: vmID)
         if let context = kernel.context(vmID) {
             kernel.withVM(vmID) {
                 for binding in kernel.bindings(onDevice: address) {
@@ -153,6 +158,7 @@ extension Reconciler {
             if context.attachedDevices.isEmpty { kernel.dropReservations(of: vmID) }
         }
         kernel.setAttachment(nil, of: address)
+        syncKeptDescriptors(of: vmID)
     }
 
     private func setStatus(_ device: DeviceRecord, phase: Phase, _ condition: Condition) async throws {

@@ -90,6 +90,7 @@ extension Reconciler {
         if let context = kernel.context(vm.id) {
             kernel.withVM(vm.id) { context.close() }
             kernel.setContext(nil, for: vm.id)
+            syncKeptDescriptors(of: vm.id)
         }
         try await store.write { db in
             try VMRepository.markDeleted(vm.id, in: db)

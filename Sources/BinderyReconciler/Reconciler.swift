@@ -50,7 +50,7 @@ public final class Reconciler: @unchecked Sendable {
         attemptsLock.withLock { tasks = started }
     }
 
-    /// Stops the workers (kernel state stays until the process exits or `releaseKernelState`).
+    /// Stops the workers (kernel state stays until the process exits or `closeKernelObjects`).
     public func stop() async {
         queue.close()
         let running = attemptsLock.withLock { () -> [Task<Void, Never>] in
@@ -60,6 +60,10 @@ public final class Reconciler: @unchecked Sendable {
         running.forEach { $0.cancel() }
     }
 
+    /// Closes every kernel object this reconciler holds, as its process's exit would (for
+    /// in-process restarts in tests and tools; call after `stop()`).
+    public func closeKernelObjects() { kernel.closeAll() }
+
     /// True between `start()` and `stop()`.
     public var isRunning: Bool { attemptsLock.withLock { !tasks.isEmpty } }
 
@@ -67,6 +71,12 @@ public final class Reconciler: @unchecked Sendable {
     /// queued when this returns, so a `waitUntilIdle` that follows waits for its work.
     public func wake(_ key: ResourceKey) {
         queue.add(key)
+    }
+
+    /// True while the workers run and none has been stuck on one piece of work for `limit`
+    /// (what the service manager's watchdog is fed from).
+    public func isHealthy(stallLimit limit: Duration) -> Bool {
+        isRunning && !queue.isStalled(after: limit)
     }
 
     /// Returns once nothing is queued, running or waiting to retry.

@@ -16,12 +16,19 @@ public struct ReconcilerOptions: Sendable {
     public var sysfsRoot = "/sys"
     /// What the kernel answered a capability probe at start (nil: probe when starting).
     public var capabilities: HostCapabilities?
+    /// Told each conclusive answer of a capability probe asked again (to remember it).
+    public var capabilitiesLearned: (@Sendable (HostCapabilities) -> Void)?
     /// How guest page tables are bound (nil: from the capabilities).
     public var bindingPath: HostCapabilities.Mechanism?
     /// Which devices may be assigned (and rebound for it).
     public var devicePolicy = DevicePolicy()
     /// Where guest memory backing files may live (none: only anonymous memory).
     public var memoryPolicy = try! GuestMemoryPolicy(directories: [])
+
+    /// Where kernel descriptors are kept across restarts (nil: nowhere; a restart rebuilds).
+    public var descriptorStore: (any DescriptorStore)?
+    /// Descriptors a previous process kept, by name, handed back at start to adopt.
+    public var adoptedDescriptors: [String: Int32] = [:]
 
     /// The defaults.
     public init() {}

@@ -22,6 +22,7 @@ final class WorkQueue: Sendable {
         var waiters: [Waiter] = []
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
         var isClosed = false
+        var lastProgress = ContinuousClock.now
 
         var isIdle: Bool { queued.isEmpty && inProgress.isEmpty && delayed == 0 }
 
@@ -37,6 +38,7 @@ final class WorkQueue: Sendable {
         mutating func enqueue(_ key: ResourceKey) {
             guard !isClosed else { return }
             if inProgress.contains(key) { dirty.insert(key); return }
+            if queued.isEmpty && inProgress.isEmpty { lastProgress = .now }   // the stall clock starts with work
             guard queued.insert(key).inserted else { return }
             lanes[Self.lane(key)].append(key)
         }
@@ -120,6 +122,7 @@ final class WorkQueue: Sendable {
     /// Marks `keys` finished; re-queues the ones added meanwhile.
     func done(_ keys: [ResourceKey]) {
         mutate { state in
+            state.lastProgress = .now
             for key in keys {
                 state.inProgress.remove(key)
                 if state.dirty.remove(key) != nil { state.enqueue(key) }
@@ -129,6 +132,13 @@ final class WorkQueue: Sendable {
 
     /// True when nothing is queued, running or waiting to retry.
     var isIdle: Bool { state.withLock { $0.isIdle } }
+
+    /// True when work is queued or running and none finished for `limit`: a worker is stuck.
+    func isStalled(after limit: Duration) -> Bool {
+        state.withLock { state in
+            !(state.queued.isEmpty && state.inProgress.isEmpty) && ContinuousClock.now - state.lastProgress > limit
+        }
+    }
 
     /// Returns once the queue is idle (or closed).
     func waitUntilIdle() async {

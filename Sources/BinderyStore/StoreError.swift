@@ -21,6 +21,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case conflict(resourceType: String, field: String, value: String)
     /// The writer was shut down before this write ran.
     case writerClosed
+    /// A client-controlled count reached its limit.
+    case limitReached(what: String, limit: Int)
 
     public var description: String {
         switch self {
@@ -42,6 +44,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
             return "\(type) with \(field) \(value) already exists"
         case .writerClosed:
             return "the store's writer is closed"
+        case let .limitReached(what, limit):
+            return "\(what) reached the limit of \(limit)"
         }
     }
 }

@@ -13,7 +13,7 @@ struct Bindery: AsyncParsableCommand {
             Data directory layout: <data-dir>/bindery.sqlite (the database, WAL mode) and \
             <data-dir>/pki/ (the development PKI and roles.json).
             """,
-        subcommands: [ServeCommand.self, HostCommand.self, VMsCommand.self, DevicesCommand.self, BindingsCommand.self, AuditCommand.self, PKICommand.self, MigrateCommand.self]
+        subcommands: [ServeCommand.self, HostCommand.self, VMsCommand.self, DevicesCommand.self, BindingsCommand.self, AuditCommand.self, VMMCommand.self, PKICommand.self, MigrateCommand.self]
     )
 }
 

@@ -84,7 +84,7 @@ qemu_boot() {  # $1 kernel, $2 initrd, $3 extra intel-iommu options, $4 name, $5
     -kernel "$kernel" -initrd "$initrd" -append "$append" \
     -device "intel-iommu,intremap=on,caching-mode=on$options" -device edu \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap > "$log" 2>&1 || true
-  grep -E "^(KT-|ok |FAIL |kernel-check|host:|host after|edu |VM |refused:|probe:|GET_HW_INFO:)" "$log" | sed "s/^/  /" || true
+  grep -E "^(KT-|ok |FAIL |kernel-check|host:|host after|edu |VM |vmm|  vmm-standin: fd|  adopt|  fd store|refused:|probe:|GET_HW_INFO:)" "$log" | sed "s/^/  /" || true
   if ! grep -q "^KT-PASS" "$log"; then
     say "FAILED on $name ($label) after $(( $(date +%s) - booted ))s; the console log is $log"
     tail -30 "$log"
@@ -119,6 +119,11 @@ boot_iommufd() {
   qemu_boot "$kernel" "$directory/initrd.cpio.gz" ",x-scalable-mode=on,x-pasid-mode=on" "$(cat "$directory/release")" \
     "iommufd, scalable-mode+pasid" "$directory/boot.log" stable
 }
+
+# The VMM stand-in the guest runs under `bindery vmm attach` (built here: the guest has no compiler).
+# cc where there is one, else the clang that comes with Swift.
+compiler=${CC:-$(command -v cc || command -v clang || echo "$(dirname "$(readlink -f "$(command -v swift)")")/clang")}
+"$compiler" -O2 -Wall -Werror -o "$CACHE/vmm-standin" Tests/Kernel/vmm-standin.c
 
 status=0
 first=1

@@ -12,6 +12,8 @@ struct APIHandler: APIProtocol {
     let metrics: RequestMetrics
     /// Where guest memory backing files may come from.
     let memoryPolicy: GuestMemoryPolicy
+    /// The VMM socket's path, told to whoever gets an attach token.
+    var vmmSocketPath = ""
 
     func getHost(_ input: Operations.getHost.Input) async throws -> Operations.getHost.Output {
         let host = capabilities()

@@ -19,7 +19,7 @@ enum Representation {
             nextRetryAt: nextRetryAt.flatMap(Timestamp.parse))
     }
 
-    static func vm(_ record: VMRecord) -> Components.Schemas.VM {
+    static func vm(_ record: VMRecord, holder: AttachmentRepository.Holder? = nil) -> Components.Schemas.VM {
         Components.Schemas.VM(
             id: record.id, name: record.spec.name, labels: .init(additionalProperties: record.spec.labels),
             memory: record.spec.memory.map { region in
@@ -29,7 +29,8 @@ enum Representation {
             },
             generation: Int64(record.meta.generation), resourceVersion: Int64(record.meta.resourceVersion),
             createdAt: Timestamp.parse(record.meta.createdAt) ?? Date(), updatedAt: Timestamp.parse(record.meta.updatedAt) ?? Date(),
-            status: status(phase: record.phase, observedGeneration: record.observedGeneration, conditions: record.conditions))
+            status: status(phase: record.phase, observedGeneration: record.observedGeneration, conditions: record.conditions),
+            vmm: holder.map { .init(pid: Int64($0.pid), uid: Int64($0.uid), since: Timestamp.parse($0.since) ?? Date(), issuer: $0.issuer) })
     }
 
     static func device(_ record: DeviceRecord) -> Components.Schemas.Device {

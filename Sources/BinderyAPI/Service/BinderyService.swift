@@ -1,7 +1,10 @@
 import BinderyHTTP
+import BinderyNotify
 import BinderyReconciler
 import BinderyStore
+import BinderyVMM
 import Foundation
+import Glibc
 import OpenAPIRuntime
 
 /// The daemon: store, kernel, reconciler and the HTTPS API, wired together.
@@ -33,6 +36,10 @@ package final class BinderyService: @unchecked Sendable {
         package var allowedDevices: [String] = []
         /// Event loops (nil: one per core).
         package var eventLoops: Int?
+        /// The VMM socket (nil: `<data-dir>/vmm.sock`).
+        package var vmmSocket: String?
+        /// A group that may use the VMM socket (mode 0660 then; nil: 0600, the daemon's user only).
+        package var vmmSocketGroup: String?
 
         /// The defaults.
         package init() {}
@@ -42,6 +49,8 @@ package final class BinderyService: @unchecked Sendable {
     let log: @Sendable (String) -> Void
     private var server: HTTPServer?
     private var reconciler: Reconciler?
+    private var vmmSocket: VMMSocketServer?
+    private var watchdog: Task<Void, Never>?
     /// The kernel driver chosen (`linux` or `simulated`).
     package private(set) var kernelDriver = ""
     /// The addresses bound.
@@ -61,7 +70,8 @@ package final class BinderyService: @unchecked Sendable {
         let kernel: HostKernel
         do {
             kernel = try HostKernel.open(configuration.kernel, sysfsRoot: configuration.sysfsRoot,
-                                         simulatedHost: configuration.simulatedHost, faults: configuration.faults)
+                                         simulatedHost: configuration.simulatedHost, faults: configuration.faults,
+                                         dataDirectory: configuration.dataDirectory)
         } catch let error as HostKernelError {
             throw ConfigurationError(reason: error.reason)
         }
@@ -86,7 +96,8 @@ package final class BinderyService: @unchecked Sendable {
         log(configuration.allowedDevices.isEmpty
             ? "device policy: every device except storage, display and bridge classes and devices the host uses"
             : "device policy: only \(configuration.allowedDevices.joined(separator: ", ")), never devices the host uses")
-        let reconciler = Reconciler(store: store, kernel: kernel, options: options, logger: log)
+        configureDescriptorStore(&options, kernel: kernel)
+        let reconciler = Reconciler(store: store, kernel: kernel, options: options, dataDirectory: configuration.dataDirectory, logger: log)
         try await reconciler.start()
         self.reconciler = reconciler
 
@@ -103,7 +114,11 @@ package final class BinderyService: @unchecked Sendable {
                                     changed: GrantAudit.recorder(source: pki.roleMapPath, store: store))
         let transport = BinderyTransport(store: store, contract: try Contract.embedded(), grants: { grants.current() })
         let metrics = RequestMetrics()
-        let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { reconciler.capabilities }, kernelReachable: { kernel.unreachableReason() }, metrics: metrics, memoryPolicy: memoryPolicy)
+        let vmmServer = try makeVMMSocket(store: store, reconciler: reconciler)
+        try await vmmServer.start()
+        vmmSocket = vmmServer
+        var handler = APIHandler(store: store, reconciler: reconciler, capabilities: { reconciler.capabilities }, kernelReachable: { kernel.unreachableReason() }, metrics: metrics, memoryPolicy: memoryPolicy)
+        handler.vmmSocketPath = vmmServer.path
         try handler.registerHandlers(on: transport, configuration: .init(dateTranscoder: RFC3339.Transcoder()), middlewares: [MetricsMiddleware(metrics: metrics)])
 
         var http = HTTPServerConfiguration(listen: configuration.listen, tls: tls)
@@ -111,6 +126,41 @@ package final class BinderyService: @unchecked Sendable {
         let server = try HTTPServer(configuration: http, handler: transport, logger: log)
         try server.start()
         self.server = server
+    }
+
+    /// With a service manager's fd store (`NOTIFY_SOCKET`) on Linux, kernel descriptors are
+    /// kept there and the ones handed back at start (`LISTEN_FDS`) are adopted.
+    private func configureDescriptorStore(_ options: inout ReconcilerOptions, kernel: HostKernel) {
+        let notifier = ServiceNotifier()
+        let handedBack = ListenedDescriptors.take()
+        guard notifier.isEnabled, kernel.driverName == "linux" else {
+            if !handedBack.isEmpty {
+                log("fd store: closing \(handedBack.count) descriptor(s) handed back: "
+                    + (notifier.isEnabled ? "the simulated kernel's objects cannot be kept" : "no NOTIFY_SOCKET to keep them with"))
+                handedBack.forEach { _ = Glibc.close($0.fd) }
+            }
+            if notifier.isEnabled { log("fd store: not used with the simulated kernel (its objects live in this process)") }
+            return
+        }
+        options.descriptorStore = SystemdDescriptorStore(notifier: notifier, log: log)
+        options.adoptedDescriptors = Dictionary(handedBack.map { ($0.name, $0.fd) }, uniquingKeysWith: { first, second in
+            _ = Glibc.close(second)
+            return first
+        })
+        log("fd store: kernel descriptors kept with the service manager; \(handedBack.count) handed back to adopt")
+    }
+
+    /// The VMM socket: `--vmm-socket` or `<data-dir>/vmm.sock` (absolute, so tokens name it
+    /// usably), 0600, or 0660 with `--vmm-socket-group`.
+    private func makeVMMSocket(store: Store, reconciler: Reconciler) throws -> VMMSocketServer {
+        let path = configuration.vmmSocket ?? URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path + "/vmm.sock"
+        var socket = VMMSocketServer.Configuration(path: path)
+        if let name = configuration.vmmSocketGroup {
+            guard let group = getgrnam(name) else { throw ConfigurationError(reason: "--vmm-socket-group \(name): no such group") }
+            socket.group = group.pointee.gr_gid
+            socket.mode = 0o660
+        }
+        return VMMSocketServer(configuration: socket, store: store, reconciler: reconciler, log: log)
     }
 
     /// The configured memory directories, or `<data-dir>/memory` (created 0700) by default.
@@ -128,6 +178,24 @@ package final class BinderyService: @unchecked Sendable {
         }
     }
 
+    /// Tells the service manager (when `NOTIFY_SOCKET` names one) that the service is ready
+    /// once the first reconcile pass is done, and feeds its watchdog while the reconciler
+    /// makes progress: a worker stuck past half the watchdog interval stops the feeding.
+    package func notifyReady() async {
+        let notifier = ServiceNotifier()
+        guard notifier.isEnabled, let reconciler else { return }
+        await reconciler.waitUntilIdle()
+        do { try notifier.ready(status: "serving on \(boundAddresses.joined(separator: ", "))") } catch { log("\(error)") }
+        guard let interval = notifier.watchdogInterval else { return }
+        log("service manager watchdog: every \(interval / 2) while the reconciler makes progress")
+        watchdog = Task {
+            while !Task.isCancelled {
+                if reconciler.isHealthy(stallLimit: interval / 2) { try? notifier.watchdog() }
+                try? await Task.sleep(for: interval / 4)
+            }
+        }
+    }
+
     /// SIGTERM/SIGINT stop the service gracefully; SIGHUP reloads certificates.
     package func installSignalHandlers() { server?.installSignalHandlers() }
 
@@ -139,6 +207,9 @@ package final class BinderyService: @unchecked Sendable {
                 continuation.resume()
             }
         } }
+        try? ServiceNotifier().stopping()
+        watchdog?.cancel()
+        vmmSocket?.stop()
         await reconciler?.stop()
     }
 }

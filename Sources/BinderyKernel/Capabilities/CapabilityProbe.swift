@@ -146,11 +146,24 @@ public struct CapabilityProbe: Sendable {
         do {
             let context = try IOMMUFD(syscalls: syscalls)
             defer { context.close() }
+            var busy: [String] = []
             for device in devices where device.isBoundToVFIO {
-                guard let path = inventory.vfioCdevPath(of: device.address),
-                      let cdev = try? VFIODevice(cdev: path, address: device.address, syscalls: syscalls) else { continue }
+                guard let path = inventory.vfioCdevPath(of: device.address) else { continue }
+                let cdev: VFIODevice
+                do {
+                    cdev = try VFIODevice(cdev: path, address: device.address, syscalls: syscalls)
+                } catch {
+                    if error.errno == .EBUSY { busy.append(device.address) }
+                    continue
+                }
                 defer { cdev.close() }
-                let deviceID = try context.bind(cdev)
+                let deviceID: UInt32
+                do {
+                    deviceID = try context.bind(cdev)
+                } catch where error.errno == .EBUSY {
+                    busy.append(device.address)   // a VM (or its VMM) has it: ask another, or later
+                    continue
+                }
                 let info = try context.hardwareInfo(deviceID: deviceID)
                 let ecap = info.extendedCapabilityRegister, cap = info.capabilityRegister
                 let nested = ecap & (1 << 26) != 0 && ecap & (1 << 47) != 0 && ecap & (1 << 40) != 0
@@ -166,7 +179,8 @@ public struct CapabilityProbe: Sendable {
                     addressWidths: cap & (1 << 62) != 0 ? [48, 57] : [48],
                     reason: answer?.1, pasidScope: scope))
             }
-            return .failure(.unsupported(capability: "iommufd probe", detail: "no vfio-pci device with a VFIO cdev"))
+            return .failure(.unsupported(capability: "iommufd probe", detail: busy.isEmpty ? "no vfio-pci device with a VFIO cdev"
+                : "every vfio-pci device with a VFIO cdev is in use (EBUSY: \(busy.joined(separator: ", ")))"))
         } catch {
             return .failure(error)
         }

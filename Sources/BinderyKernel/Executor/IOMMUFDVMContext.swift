@@ -200,6 +200,27 @@ public final class IOMMUFDVMContext: @unchecked Sendable {
         try iommufd.destroy(hwpt)
     }
 
+    /// Nothing yet: adopting an iommufd needs its object ids (IOAS, HWPTs, device ids) kept
+    /// with it, so an iommufd context is rebuilt after a restart.
+    public var keptDescriptors: [String: Int32] { [:] }
+
+    /// The iommufd (guest memory in its IOAS) and each device's cdev, bound and attached, duplicated.
+    public func makeHandOff() throws(KernelError) -> HandOff {
+        guard let space else {
+            throw .unsupported(capability: "hand-off", detail: "the VM's iommufd has no device attached yet, so no IOAS with guest memory")
+        }
+        var builder = HandOffBuilder(syscalls: syscalls)
+        try builder.add(iommufd.fd, name: HandOff.Kind.iommufd.rawValue, kind: .iommufd)
+        for (address, device) in devices.sorted(by: { $0.key < $1.key }) {
+            let info: VFIODevice.Info
+            do { info = try device.cdev.info() } catch { builder.discard(); throw error }
+            try builder.add(device.cdev.fd, name: HandOff.name(.vfioCdev, device: address), kind: .vfioCdev, device: address,
+                            info: info, iommufdDeviceID: device.id)
+        }
+        try builder.addMemory(memory)
+        return HandOff(path: .iommufd, descriptors: builder.descriptors, ioas: space.ioas, hwpt: space.parent, memory: memory)
+    }
+
     /// Closes every cdev and the iommufd (the kernel drops every object) and unmaps guest memory.
     public func close() {
         for device in devices.values { device.cdev.close() }

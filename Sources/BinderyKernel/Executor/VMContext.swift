@@ -35,11 +35,16 @@ public final class VMContext: @unchecked Sendable {
     /// Opens a container for a VM and maps its memory into this process (DMA mapping waits
     /// for the first device: type1 needs a group before `SET_IOMMU`). On failure, unmaps what
     /// it mapped and closes the container.
-    public init(syscalls: any Syscalls, inventory: SysfsInventory, memory: [GuestMemoryRegion]) throws(KernelError) {
+    public convenience init(syscalls: any Syscalls, inventory: SysfsInventory, memory: [GuestMemoryRegion]) throws(KernelError) {
+        try self.init(syscalls: syscalls, inventory: inventory, memory: memory, container: try VFIOContainer(syscalls: syscalls))
+    }
+
+    /// A context around `container` (new, or adopted), mapping guest memory into this process.
+    init(syscalls: any Syscalls, inventory: SysfsInventory, memory: [GuestMemoryRegion], container: VFIOContainer) throws(KernelError) {
         self.syscalls = syscalls
         self.inventory = inventory
         self.memory = memory
-        container = try VFIOContainer(syscalls: syscalls)
+        self.container = container
         do throws(KernelError) {
             for region in memory { mapped.append((region, try region.map(with: syscalls))) }
         } catch {
@@ -75,5 +80,25 @@ public final class VMContext: @unchecked Sendable {
         for (region, vaddr) in mapped { _ = syscalls.munmap(address: vaddr, length: Int(region.size)) }
         mapped.removeAll()
         forgetIOMMU()
+    }
+}
+
+extension VMContext {
+    /// The container (its IOMMU set, guest memory mapped) and each device's fd, duplicated.
+    /// Refused before the first device: until then the container has no IOMMU to use.
+    public func makeHandOff() throws(KernelError) -> HandOff {
+        guard isIOMMUSet else {
+            throw .unsupported(capability: "hand-off", detail: "the VM's container has no device attached yet, so no IOMMU and no DMA mappings")
+        }
+        var builder = HandOffBuilder(syscalls: syscalls)
+        try builder.add(container.fd, name: HandOff.Kind.vfioContainer.rawValue, kind: .vfioContainer)
+        for (address, device) in devices.sorted(by: { $0.key < $1.key }) {
+            let info: VFIODevice.Info
+            do { info = try device.info() } catch { builder.discard(); throw error }
+            try builder.add(device.fd, name: HandOff.name(.vfioDevice, device: address), kind: .vfioDevice, device: address,
+                            group: deviceGroups[address], info: info)
+        }
+        try builder.addMemory(memory)
+        return HandOff(path: .vfioType1, descriptors: builder.descriptors, memory: memory)
     }
 }

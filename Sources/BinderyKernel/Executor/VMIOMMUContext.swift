@@ -23,6 +23,11 @@ public protocol VMIOMMUContext: AnyObject, Sendable {
     func rebind(from old: GuestPageTableBind, to new: GuestPageTableBind, on device: String) throws(KernelError)
     /// Unbinds `table`.
     func unbind(_ table: GuestPageTableBind, on device: String) throws(KernelError)
+    /// The descriptors to keep in the service manager's fd store across a restart, by name
+    /// (empty: this context is rebuilt instead).
+    var keptDescriptors: [String: Int32] { get }
+    /// Duplicates of the context's and its devices' descriptors for the VMM, with what each is.
+    func makeHandOff() throws(KernelError) -> HandOff
     /// Releases everything in the kernel (closing the context's fds).
     func close()
 }

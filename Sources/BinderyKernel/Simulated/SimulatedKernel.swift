@@ -13,6 +13,10 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
 
     let lock = NSLock()
     var files: [Int32: SimFile] = [:]
+    /// Descriptors made by `dup` share one open file: released when the last of them closes.
+    var sharedFiles: [Int32: SharedFile] = [:]
+    /// Calls made, by ioctl name (and `open`, `dup`), for tests that prove a call was not repeated.
+    public private(set) var callCounts: [String: Int] = [:]
     var nextFD: Int32 = 100
     var nextObjectID = 1
     var devices: [String: SimDevice] = [:]
@@ -41,6 +45,7 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     public func open(_ path: String, flags: Int32) -> Int32 {
         if let errno = faults.fault(for: "open") { return -errno.code }
         return lock.withLock {
+            callCounts["open", default: 0] += 1
             guard let file = resolve(path) else { return -Errno.ENOENT.code }
             if case let .group(number) = file {
                 guard let group = groups[number] else { return -Errno.ENOENT.code }
@@ -57,9 +62,36 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
         }
     }
 
+    /// `dup(2)` inside the simulated kernel: another descriptor for the same open file, which
+    /// stays alive until both are closed (what the service manager's fd store relies on).
+    public func dup(_ fd: Int32) -> Int32 {
+        lock.withLock {
+            guard let file = files[fd] else { return -Errno.EBADF.code }
+            callCounts["dup", default: 0] += 1
+            let share = sharedFiles[fd] ?? SharedFile()
+            share.references += 1
+            sharedFiles[fd] = share
+            let copy = nextFD
+            nextFD += 1
+            files[copy] = file
+            sharedFiles[copy] = share
+            return copy
+        }
+    }
+
+    public func duplicate(_ fd: Int32, describing description: String) -> Int32 {
+        guard lock.withLock({ files[fd] != nil }) else { return -Errno.EBADF.code }
+        let copy = bindery_memfd("bindery-simulated " + description)
+        return copy >= 0 ? copy : -errno
+    }
+
     public func close(_ fd: Int32) -> Int32 {
         lock.withLock {
             guard let file = files.removeValue(forKey: fd) else { return -Errno.EBADF.code }
+            if let share = sharedFiles.removeValue(forKey: fd) {
+                share.references -= 1
+                if share.references > 0 { return 0 }   // another descriptor still holds the file
+            }
             switch file {
             case let .container(container): releaseContainer(container)
             case let .group(number):
@@ -152,6 +184,7 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     public func ioctl(_ fd: Int32, _ request: IoctlRequest, _ argument: UnsafeMutableRawPointer) -> Int32 {
         if let errno = faults.fault(for: request.name) { return -errno.code }
         return lock.withLock { () -> Int32 in
+            callCounts[request.name, default: 0] += 1
             guard let file = files[fd] else { return -Errno.EBADF.code }
             let bytes = RawBytes(argument)
             switch file {
@@ -169,6 +202,7 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     public func ioctl(_ fd: Int32, _ request: IoctlRequest, value: UInt) -> Int32 {
         if let errno = faults.fault(for: request.name) { return -errno.code }
         return lock.withLock { () -> Int32 in
+            callCounts[request.name, default: 0] += 1
             guard let file = files[fd] else { return -Errno.EBADF.code }
             switch file {
             case let .container(container): return containerValueIoctl(container, request, value)
@@ -237,4 +271,9 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     public func setDriver(_ driver: String?, of address: String) {
         lock.withLock { devices[address]?.driver = driver }
     }
+}
+
+/// One open file shared by `dup`ed descriptors.
+final class SharedFile {
+    var references = 1
 }

@@ -27,6 +27,11 @@ public final class LinuxSyscalls: Syscalls {
         Glibc.close(fd) == 0 ? 0 : -errno
     }
 
+    public func duplicate(_ fd: Int32, describing description: String) -> Int32 {
+        let copy = bindery_duplicate(fd)
+        return copy >= 0 ? copy : -errno
+    }
+
     public func ioctl(_ fd: Int32, _ request: IoctlRequest, _ argument: UnsafeMutableRawPointer) -> Int32 {
         let result = bindery_ioctl_pointer(fd, request.code, argument)
         return result >= 0 ? result : -errno

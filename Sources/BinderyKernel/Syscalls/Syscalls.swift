@@ -13,6 +13,10 @@ public protocol Syscalls: AnyObject, Sendable {
     func openBeneath(_ directory: String, _ relative: String, flags: Int32) -> Int32
     /// close(2): 0 or `-errno`.
     func close(_ fd: Int32) -> Int32
+    /// A duplicate of `fd` this process may send to another (SCM_RIGHTS) and must close:
+    /// Linux dups it; the simulated kernel, whose objects cannot leave the process, gives an
+    /// anonymous memory file named after `description`. Returns -errno on failure.
+    func duplicate(_ fd: Int32, describing description: String) -> Int32
     /// ioctl(2) with a pointer to a request struct: the result, or `-errno`.
     func ioctl(_ fd: Int32, _ request: IoctlRequest, _ argument: UnsafeMutableRawPointer) -> Int32
     /// ioctl(2) with an integer argument: the result, or `-errno`.

@@ -27,6 +27,20 @@ public final class VFIOContainer: @unchecked Sendable {
         }
     }
 
+    /// Adopts a container a previous process kept (the service manager's fd store), checking
+    /// with the kernel that it is one: `VFIO_GET_API_VERSION` answers, and `VFIO_IOMMU_GET_INFO`
+    /// tells whether its IOMMU is set (`iommuType` becomes `type` then).
+    public init(adopting fd: Int32, type: Int32, syscalls: any Syscalls) throws(KernelError) {
+        self.syscalls = syscalls
+        self.fd = fd
+        let version = syscalls.ioctl(fd, .getAPIVersion, value: 0)
+        guard version == VFIO_API_VERSION else {
+            self.fd = -1
+            throw .unexpected(call: "VFIO_GET_API_VERSION", detail: "adopted fd \(fd) is not a VFIO container (\(version))")
+        }
+        if (try? info()) != nil { iommuType = type }
+    }
+
     deinit { close() }
 
     /// Releases the container; the kernel drops its mappings and bindings.

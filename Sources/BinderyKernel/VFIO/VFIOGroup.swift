@@ -25,6 +25,19 @@ public final class VFIOGroup: @unchecked Sendable {
         fd = try syscalls.openOrThrow("/dev/vfio/\(number)", flags: O_RDWR)
     }
 
+    /// Adopts group `number`'s fd a previous process kept; `VFIO_GROUP_GET_STATUS` must say it
+    /// is viable and in a container.
+    public init(number: Int, adopting fd: Int32, syscalls: any Syscalls) throws(KernelError) {
+        self.syscalls = syscalls
+        self.number = number
+        self.fd = fd
+        let status = try status()
+        guard status.isViable, status.hasContainer else {
+            self.fd = -1
+            throw .unexpected(call: "VFIO_GROUP_GET_STATUS", detail: "adopted group \(number) is \(status.isViable ? "viable" : "not viable") and \(status.hasContainer ? "in" : "not in") a container")
+        }
+    }
+
     deinit { close() }
 
     /// Closes the group (the kernel detaches it from its container).

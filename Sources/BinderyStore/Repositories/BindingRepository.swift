@@ -119,8 +119,11 @@ public enum BindingRepository {
     }
 
     /// Forgets every host PASID (a restarted daemon holds none: the kernel released them).
-    public static func forgetAllHostPASIDs(in db: Database) throws {
-        try db.execute(sql: "DELETE FROM host_pasids")
+    public static func forgetAllHostPASIDs(exceptVMs kept: Set<String> = [], in db: Database) throws {
+        if kept.isEmpty { return try db.execute(sql: "DELETE FROM host_pasids") }
+        let list = kept.sorted()
+        try db.execute(sql: "DELETE FROM host_pasids WHERE binding_id NOT IN (SELECT id FROM bindings WHERE vm_id IN (\(list.map { _ in "?" }.joined(separator: ","))))",
+                       arguments: StatementArguments(list))
     }
 
     /// Host PASID bookkeeping: records that `binding` holds `pasid` on `device` (unique per device).

@@ -46,8 +46,11 @@ public enum DeviceRepository {
 
     /// Assigned devices that were Attached or Degraded go back to Pending (after a restart,
     /// nothing is attached in the kernel any more).
-    public static func resetAttachedToPending(in db: Database) throws {
-        try db.execute(sql: "UPDATE devices SET phase = 'Pending' WHERE phase IN ('Attached', 'Degraded') AND vm_id IS NOT NULL")
+    public static func resetAttachedToPending(exceptVMs kept: Set<String> = [], in db: Database) throws {
+        let list = kept.sorted()
+        try db.execute(sql: "UPDATE devices SET phase = 'Pending' WHERE phase IN ('Attached', 'Degraded') AND vm_id IS NOT NULL"
+                       + (list.isEmpty ? "" : " AND vm_id NOT IN (\(list.map { _ in "?" }.joined(separator: ",")))"),
+                       arguments: StatementArguments(list))
     }
 
     /// Records the driver a managed device had before Bindery first took it ("" for none),

@@ -73,8 +73,11 @@ public enum VMRepository {
     }
 
     /// Live VMs that were Ready go back to Pending (after a restart, no context is open).
-    public static func resetReadyToPending(in db: Database) throws {
-        try db.execute(sql: "UPDATE vms SET phase = 'Pending' WHERE deleted_at IS NULL AND phase = 'Ready'")
+    public static func resetReadyToPending(exceptVMs kept: Set<String> = [], in db: Database) throws {
+        let list = kept.sorted()
+        try db.execute(sql: "UPDATE vms SET phase = 'Pending' WHERE deleted_at IS NULL AND phase = 'Ready'"
+                       + (list.isEmpty ? "" : " AND id NOT IN (\(list.map { _ in "?" }.joined(separator: ",")))"),
+                       arguments: StatementArguments(list))
     }
 
     /// True once torn down (a tombstone).

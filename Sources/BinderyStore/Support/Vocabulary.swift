@@ -105,6 +105,12 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case grantSet = "grant.set"
     /// A grant was taken away.
     case grantRevoke = "grant.revoke"
+    /// A client obtained a one-time attach token for a VM's VMM.
+    case attachmentIssue = "attachment.issue"
+    /// A VMM received a VM's descriptors over the VMM socket (or was refused).
+    case vmmAttach = "vmm.attach"
+    /// A VMM let go of a VM (its connection closed, or its process is gone).
+    case vmmDetach = "vmm.detach"
 }
 
 import GRDB

@@ -240,6 +240,13 @@ static inline int bindery_ioctl_value(int fd, unsigned long request, unsigned lo
 }
 
 /// open(2) without varargs.
+/// A duplicate of `fd` numbered 3 or above, close-on-exec: what a hand-off sends.
+static inline int bindery_duplicate(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3); }
+
+/// An anonymous memory file named `name` (close-on-exec): stands in for a simulated kernel
+/// object that must leave the process as a real descriptor. In shim.c (needs _GNU_SOURCE).
+int bindery_memfd(const char *name);
+
 static inline int bindery_open(const char *path, int flags, unsigned int mode) {
     return open(path, flags, mode);
 }

@@ -47,4 +47,21 @@ static const uint32_t BINDERY_EPOLLHUP = EPOLLHUP;
 static const uint32_t BINDERY_EPOLLRDHUP = EPOLLRDHUP;
 static const uint32_t BINDERY_EPOLLET = EPOLLET;
 
+/// accept4 with SOCK_CLOEXEC only (blocking), for local sockets.
+int bindery_accept_local(int fd);
+
+/// SO_PEERCRED of a connected Unix socket: the peer's pid, uid and gid. 0 or -1 (errno).
+int bindery_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
+
+/// sendmsg of `length` bytes with `count` descriptors (at most 253) as SCM_RIGHTS, to
+/// `path` when not NULL (a datagram; a leading '@' names the abstract namespace), else on
+/// the connected `fd`. MSG_NOSIGNAL. Returns the bytes sent or -1 (errno).
+long bindery_send_with_fds(int fd, const char *path, const void *data, size_t length, const int *fds, int count);
+
+/// recvmsg of one message into `data` (at most `capacity` bytes) and up to `max_fds`
+/// descriptors (received close-on-exec); `*received` is their count and `*truncated` is 1
+/// when the data or the descriptors did not fit (the descriptors that came are still closed
+/// by the caller). Returns the bytes received, 0 at end of stream, or -1 (errno).
+long bindery_receive_with_fds(int fd, void *data, size_t capacity, int *fds, int max_fds, int *received, int *truncated);
+
 #endif

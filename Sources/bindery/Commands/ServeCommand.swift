@@ -29,8 +29,11 @@ struct ServeCommand: AsyncParsableCommand {
             something the host uses (an interface that is up, an NVMe namespace) never is. \
             `GET /v1/devices` says per device whether it is assignable and why not.
 
+            VMMs: the process that runs a VM gets its devices over the VMM socket with a one-time \
+            token (POST /v1/vms/{id}/attachments, or `bindery vmm attach --vm ID -- COMMAND`).
+
             Config file keys: dataDir, listen (list), kernel, sysfsRoot, faults, memoryDirectories \
-            (list), devicePolicy {allow (list)}, tls {certificate, key, clientCA, crl}, roles {identity: role}, where an identity \
+            (list), vmmSocket, vmmSocketGroup, devicePolicy {allow (list)}, tls {certificate, key, clientCA, crl}, roles {identity: role}, where an identity \
             is uri:…, dns:… or cn:… (the certificate field it must come from). Roles: admin, \
             operator, auditor, reader. Grants in <data-dir>/pki/roles.json apply as soon as the \
             file changes.
@@ -56,6 +59,10 @@ struct ServeCommand: AsyncParsableCommand {
     var memoryDirectories: [String] = []
     @Option(name: .customLong("allow-device"), help: "Device policy: a device that may be assigned, repeatable: an address (0000:3b:00.0), vendor:device (8086:0b25) or class:0x…; once any is given, only those. Default: every device except storage, display and bridge classes. Devices the host uses are never assignable. Env: BINDERY_ALLOW_DEVICES (comma-separated).")
     var allowedDevices: [String] = []
+    @Option(name: .customLong("vmm-socket"), help: "Unix socket where VMMs receive their VM's descriptors with a token from POST /v1/vms/{id}/attachments (default <data-dir>/vmm.sock, mode 0600). Env: BINDERY_VMM_SOCKET.")
+    var vmmSocket: String?
+    @Option(name: .customLong("vmm-socket-group"), help: "Group allowed to connect to the VMM socket (mode 0660). Env: BINDERY_VMM_SOCKET_GROUP.")
+    var vmmSocketGroup: String?
     @Option(name: .customLong("log-format"), help: "text or json (default text). Env: BINDERY_LOG_FORMAT.") var logFormat: String?
 
     func run() async throws {
@@ -92,6 +99,8 @@ struct ServeCommand: AsyncParsableCommand {
             : environment["BINDERY_ALLOW_DEVICES"].map { $0.split(separator: ",").map(String.init) } ?? file.devicePolicy?.allow ?? []
         settings.memoryDirectories = !memoryDirectories.isEmpty ? memoryDirectories
             : environment["BINDERY_MEMORY_DIRS"].map { $0.split(separator: ",").map(String.init) } ?? file.memoryDirectories
+        settings.vmmSocket = vmmSocket ?? environment["BINDERY_VMM_SOCKET"] ?? file.vmmSocket
+        settings.vmmSocketGroup = vmmSocketGroup ?? environment["BINDERY_VMM_SOCKET_GROUP"] ?? file.vmmSocketGroup
         let format = logFormat ?? environment["BINDERY_LOG_FORMAT"] ?? "text"
         guard ["text", "json"].contains(format) else { throw ValidationError("--log-format must be text or json, not \(format)") }
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, json: format == "json") }
@@ -114,6 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
 
                 """.utf8))
         }
+        await service.notifyReady()
         await service.wait()
     }
 }
@@ -139,6 +149,8 @@ struct ConfigFile: Decodable {
     var faults: String?
     var simulatedHost: String?
     var memoryDirectories: [String]?
+    var vmmSocket: String?
+    var vmmSocketGroup: String?
     var devicePolicy: DevicePolicyFile?
     var tls: TLS?
     var roles: [String: String]?

@@ -1,0 +1,93 @@
+import BinderyKernel
+import BinderyStore
+
+extension Reconciler {
+    /// Makes the descriptor store hold exactly `vmID`'s context's kept descriptors now: new
+    /// ones kept, gone or replaced ones forgotten. Called after each change to the context.
+    func syncKeptDescriptors(of vmID: String) {
+        guard let store = options.descriptorStore else { return }
+        let current: [String: Int32] = kernel.context(vmID).map { context in
+            kernel.withVM(vmID) {
+                Dictionary(uniqueKeysWithValues: context.keptDescriptors.map { (KeptName.make(vmID: vmID, $0.key), $0.value) })
+            }
+        } ?? [:]
+        let previous = kernel.keptDescriptors(of: vmID)
+        for (name, fd) in previous where current[name] != fd { store.forget(name: name) }
+        for (name, fd) in current where previous[name] != fd { store.keep(fd, name: name) }
+        kernel.setKeptDescriptors(current, of: vmID)
+    }
+
+    /// Drops `address`'s device descriptor from the store before the device is detached: the
+    /// store's copy keeps the device open, and the kernel refuses to take its group out of
+    /// the container while any device fd is open (EBUSY).
+    func dropKeptDevice(_ address: String, of vmID: String) {
+        guard let store = options.descriptorStore else { return }
+        var kept = kernel.keptDescriptors(of: vmID)
+        let name = KeptName.make(vmID: vmID, "device." + address.replacingOccurrences(of: ":", with: "-"))
+        guard kept.removeValue(forKey: name) != nil else { return }
+        store.forget(name: name)
+        kernel.setKeptDescriptors(kept, of: vmID)
+    }
+
+    /// Adopts the VMs whose descriptors the last process kept (`options.adoptedDescriptors`):
+    /// each VM's context is checked with the kernel and taken over as it is, its devices count
+    /// as attached and its bound bindings as bound, with no kernel call repeated. A VM whose
+    /// descriptors do not check out (or that is gone) has them closed and is rebuilt.
+    /// Returns the VMs adopted.
+    func adoptKeptDescriptors() async throws -> Set<String> {
+        var byVM: [String: [String: Int32]] = [:]
+        for (name, fd) in options.adoptedDescriptors {
+            guard let (vmID, what) = KeptName.parse(name) else {
+                log("adopt: closing descriptor \(name): not one this daemon keeps")
+                _ = kernel.syscalls.close(fd)
+                continue
+            }
+            byVM[vmID, default: [:]][what] = fd
+        }
+        var adopted: Set<String> = []
+        for (vmID, descriptors) in byVM.sorted(by: { $0.key < $1.key }) {
+            let state = try await store.read { db -> (VMRecord, [DeviceRecord], [BindingRecord])? in
+                guard let vm = try VMRepository.fetch(id: vmID, in: db), try !VMRepository.isDeleted(vmID, in: db) else { return nil }
+                return (vm, try DeviceRepository.assigned(to: vmID, in: db), try BindingRepository.live(vmID: vmID, in: db))
+            }
+            guard let (vm, devices, bindings) = state else {
+                log("adopt: closing \(descriptors.count) descriptor(s) of \(vmID): the VM is gone")
+                descriptors.values.forEach { _ = kernel.syscalls.close($0) }
+                options.descriptorStore.map { store in descriptors.keys.forEach { store.forget(name: KeptName.make(vmID: vmID, $0)) } }
+                continue
+            }
+            let context: VMContext
+            do {
+                let regions = try vm.spec.memory.map { region in
+                    GuestMemoryRegion(guestAddress: region.guestAddress, size: region.size, backingPath: region.backingPath,
+                                      backingOffset: region.backingOffset,
+                                      backingDirectory: try region.backingPath.map { try options.memoryPolicy.locate($0).directory })
+                }
+                guard kernel.bindingPath == .vfioType1Nesting else {
+                    throw KernelError.unexpected(call: "adopt", detail: "kept type1 descriptors, but this host binds through \(kernel.bindingPath.rawValue)")
+                }
+                context = try VMContext.adopting(descriptors, syscalls: kernel.syscalls, inventory: kernel.inventory, memory: regions)
+            } catch {
+                log("adopt: \(vmID) is rebuilt instead: \(error)")
+                options.descriptorStore.map { store in descriptors.keys.forEach { store.forget(name: KeptName.make(vmID: vmID, $0)) } }
+                continue
+            }
+            kernel.setContext(context, for: vmID)
+            kernel.setKeptDescriptors(Dictionary(uniqueKeysWithValues: descriptors.map { (KeptName.make(vmID: vmID, $0.key), $0.value) }), of: vmID)
+            let attached = Set(context.attachedDevices)
+            for device in devices where attached.contains(device.address) { kernel.setAttachment(vmID, of: device.address) }
+            for address in attached where !devices.contains(where: { $0.address == address }) { kernel.setAttachment(vmID, of: address) }
+            var boundCount = 0
+            for binding in bindings where binding.phase == .bound && attached.contains(binding.spec.deviceAddress) {
+                guard let pasid = binding.hostPASID else { continue }
+                kernel.setBoundTable(KernelHost.BoundTable(vmID: vmID, device: binding.spec.deviceAddress, hostPASID: UInt32(pasid),
+                                                           bind: guestTable(binding, hostPASID: UInt32(pasid)),
+                                                           generation: binding.observedGeneration), for: binding.id)
+                boundCount += 1
+            }
+            adopted.insert(vmID)
+            log("adopt: \(vmID) taken over as it is in the kernel: \(attached.count) device(s), \(boundCount) binding(s) bound")
+        }
+        return adopted
+    }
+}

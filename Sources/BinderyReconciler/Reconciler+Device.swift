@@ -1,5 +1,6 @@
 import BinderyKernel
 import BinderyStore
+import Glibc
 
 extension Reconciler {
     /// A device: attach it to the VM it is assigned to (rebinding it to vfio-pci first when
@@ -89,25 +90,57 @@ extension Reconciler {
                 ], observedGeneration: device.meta.generation, originalDriver: .some(recordedDriver), in: db)
                 try AuditChain.append(AuditRecord(actor: .reconciler, action: .deviceAttach, resourceType: "device", resourceID: address,
                                                   outcome: .success, after: JSONText.object([("vm", JSONText.string(vmID))])), in: db)
+                // A VM reported Degraded while a VMM held its devices is whole again.
+                if let vm = try VMRepository.fetch(id: vmID, in: db), vm.phase == .degraded {
+                    try VMRepository.updateStatus(vmID, phase: .ready, conditions: [
+                        Condition(type: .ready, status: true, reason: .contextOpen, message: "VFIO container open; \(address) attached again"),
+                    ], observedGeneration: vm.meta.generation, in: db)
+                }
             }
             succeeded(.device(address))
             statistics.record("device", succeeded: true)
             for binding in try await store.read({ db in try BindingRepository.live(deviceAddress: address, in: db) }) {
                 queue.add(.binding(binding.id))
             }
-        } catch let error as KernelError {
+        } catch let error as KernelError where error.errno == .EBUSY {
+            // Without a kept container, a VMM that received the devices before a restart
+            // still holds the group: report it, and leave it to that VMM (the resync looks again).
             statistics.record("device", succeeded: false, error: error)
-            let delay = await retry(.device(address))
-            let reason: ConditionReason
-            if case .groupNotViable = error { reason = .groupNotViable } else { reason = .kernelError }
+            let holder = try await store.read { db in try AttachmentRepository.holder(of: vmID, in: db) }
+            guard let holder, kill(holder.pid, 0) == 0 || errno == EPERM else {
+                try await recordAttachFailure(device, intent: intent, error: error)
+                return
+            }
+            let message = "\(address) is held by the VMM (pid \(holder.pid), uid \(holder.uid), since \(holder.since)) that received it "
+                + "before Bindery restarted without its kept descriptors; not taken back while that process holds it (\(error))"
             try await store.write { db in
                 try OperationsJournal.finish(intent, succeeded: false, kernelCall: error.call, errno: error.errno?.name, in: db)
-                try DeviceRepository.updateStatus(address, phase: .failed, conditions: [
-                    Condition(type: .attached, status: false, reason: reason, message: "\(error); retrying in \(String(format: "%.2f", delay)) s"),
+                try DeviceRepository.updateStatus(address, phase: .degraded, conditions: [
+                    Condition(type: .attached, status: false, reason: .heldByVMM, message: message),
                 ], observedGeneration: device.meta.generation, in: db)
-                try AuditChain.append(AuditRecord(actor: .reconciler, action: .deviceAttach, resourceType: "device", resourceID: address,
-                                                  outcome: .failed, after: JSONText.object([("error", JSONText.string("\(error)"))])), in: db)
+                try VMRepository.updateStatus(vmID, phase: .degraded, conditions: [
+                    Condition(type: .ready, status: false, reason: .heldByVMM, message: message),
+                ], observedGeneration: try VMRepository.fetch(id: vmID, in: db)?.meta.generation ?? 0, in: db)
             }
+        } catch let error as KernelError {
+            statistics.record("device", succeeded: false, error: error)
+            try await recordAttachFailure(device, intent: intent, error: error)
+        }
+    }
+
+    /// A failed attach: journal, status (retrying with backoff) and audit.
+    private func recordAttachFailure(_ device: DeviceRecord, intent: Int64, error: KernelError) async throws {
+        let address = device.address
+        let delay = await retry(.device(address))
+        let reason: ConditionReason
+        if case .groupNotViable = error { reason = .groupNotViable } else { reason = .kernelError }
+        try await store.write { db in
+            try OperationsJournal.finish(intent, succeeded: false, kernelCall: error.call, errno: error.errno?.name, in: db)
+            try DeviceRepository.updateStatus(address, phase: .failed, conditions: [
+                Condition(type: .attached, status: false, reason: reason, message: "\(error); retrying in \(String(format: "%.2f", delay)) s"),
+            ], observedGeneration: device.meta.generation, in: db)
+            try AuditChain.append(AuditRecord(actor: .reconciler, action: .deviceAttach, resourceType: "device", resourceID: address,
+                                              outcome: .failed, after: JSONText.object([("error", JSONText.string("\(error)"))])), in: db)
         }
     }
 

@@ -120,4 +120,54 @@ final class AdoptionTests: ReconcilerTestCase {
         XCTAssertEqual(kernel.boundTables(of: "0000:3b:00.0").count, 2)
         await second.stop()
     }
+
+    func testWithoutAStoreAGroupAVMMStillHoldsIsReportedNotFought() async throws {
+        let kernel = SimulatedKernel(host: SimulatedHostProfile.type1Nesting.host)
+        let store = try Store(dataDirectory: directory)
+        var plain = ReconcilerOptions()
+        plain.workers = 2
+        plain.backoffBase = 0.001
+        plain.backoffCap = 0.02
+        plain.resyncInterval = .seconds(3600)
+        let first = Reconciler(store: store, syscalls: kernel, options: plain)
+        try await first.start()
+        let (vm, _) = try await makeDesiredState(store, name: "a", device: "0000:3b:00.0", bindings: 0)
+        try await first.resync()
+        await first.waitUntilIdle()
+        // A VMM received the device (a duplicate of its fd) and is recorded as the holder.
+        let handOff = try first.makeHandOff(for: vm)
+        let vmmDevice = kernel.dup(try XCTUnwrap(first.kernel.context(vm) as? VMContext).keptDescriptors["device.0000-3b-00.0"]!)
+        first.closeHandOff(handOff)
+        let admin = self.admin
+        let token = try await store.write { db in try AttachmentRepository.issue(vmID: vm, lifetime: 60, actor: admin, in: db) }.token
+        _ = try await store.write { db in
+            try AttachmentRepository.redeem(token: token, vmID: vm, pid: getpid(), uid: getuid(), gid: getgid(), isAlive: { _ in true }, in: db)
+        }
+        await first.stop()
+        first.closeKernelObjects()
+
+        let second = Reconciler(store: store, syscalls: kernel, options: plain)
+        try await second.start()
+        await second.waitUntilIdle()
+        let opensAfterFirstTry = kernel.callCounts["open", default: 0]
+        let (vmRecord, device) = try await store.read { db in
+            (try VMRepository.fetch(id: vm, in: db), try DeviceRepository.fetch("0000:3b:00.0", in: db))
+        }
+        XCTAssertEqual(vmRecord?.phase, .degraded)
+        XCTAssertEqual(device?.phase, .degraded)
+        let message = vmRecord?.conditions.first?.message ?? ""
+        XCTAssertTrue(message.contains("held by the VMM (pid \(getpid())"), message)
+        XCTAssertEqual(vmRecord?.conditions.first?.reason, .heldByVMM)
+        await second.waitUntilIdle()
+        XCTAssertEqual(kernel.callCounts["open", default: 0], opensAfterFirstTry, "no retry loop on EBUSY")
+
+        // The VMM lets go: the next pass attaches the device and the VM is Ready again.
+        _ = kernel.close(vmmDevice)
+        _ = try await store.write { db in try AttachmentRepository.release(vmID: vm, pid: getpid(), reason: "test", in: db) }
+        try await second.resync()
+        await second.waitUntilIdle()
+        let healed = try await store.read { db in try VMRepository.fetch(id: vm, in: db)?.phase }
+        XCTAssertEqual(healed, .ready)
+        await second.stop()
+    }
 }

@@ -67,6 +67,8 @@ public enum ConditionReason: String, Sendable, Codable, CaseIterable {
     case memoryPolicy = "MemoryPolicy"
     /// The daemon restarted; the kernel released everything; rebuilding.
     case kernelStateReleased = "KernelStateReleased"
+    /// A VMM that received the VM's devices before a restart still holds them: not fought over.
+    case heldByVMM = "HeldByVMM"
 }
 
 /// What an audit event records being done.

@@ -17,15 +17,34 @@ extension Reconciler {
         kernel.setKeptDescriptors(current, of: vmID)
     }
 
-    /// Drops `address`'s device descriptor from the store before the device is detached: the
-    /// store's copy keeps the device open, and the kernel refuses to take its group out of
-    /// the container while any device fd is open (EBUSY).
+    /// The object ids of each VM in `vmIDs` to record beside its kept descriptors (nil when
+    /// nothing is kept: then nothing is recorded).
+    func kernelObjects(of vmIDs: some Sequence<String>) -> [String: [String: UInt32]]? {
+        guard options.descriptorStore != nil, kernel.bindingPath == .iommufd else { return nil }
+        var all: [String: [String: UInt32]] = [:]
+        for vmID in vmIDs {
+            all[vmID] = kernel.context(vmID).map { context in kernel.withVM(vmID) { context.objectIDs } } ?? [:]
+        }
+        return all
+    }
+
+    /// Records `objects` (from `kernelObjects(of:)`) in the transaction `db`.
+    static func record(_ objects: [String: [String: UInt32]]?, in db: StoreTransaction) throws {
+        for (vmID, ids) in objects ?? [:] { try KernelObjectRepository.replace(vmID: vmID, with: ids, in: db) }
+    }
+
+    /// Drops `address`'s device descriptor (or cdev) from the store before the device is
+    /// detached: the store's copy keeps the device open, and the kernel refuses to take its
+    /// group out of the container while any device fd is open (EBUSY).
     func dropKeptDevice(_ address: String, of vmID: String) {
         guard let store = options.descriptorStore else { return }
         var kept = kernel.keptDescriptors(of: vmID)
-        let name = KeptName.make(vmID: vmID, "device." + address.replacingOccurrences(of: ":", with: "-"))
-        guard kept.removeValue(forKey: name) != nil else { return }
-        store.forget(name: name)
+        let dashed = address.replacingOccurrences(of: ":", with: "-")
+        for what in ["device." + dashed, "cdev." + dashed] {
+            let name = KeptName.make(vmID: vmID, what)
+            guard kept.removeValue(forKey: name) != nil else { continue }
+            store.forget(name: name)
+        }
         kernel.setKeptDescriptors(kept, of: vmID)
     }
 
@@ -56,17 +75,24 @@ extension Reconciler {
                 options.descriptorStore.map { store in descriptors.keys.forEach { store.forget(name: KeptName.make(vmID: vmID, $0)) } }
                 continue
             }
-            let context: VMContext
+            let context: any VMIOMMUContext
             do {
                 let regions = try vm.spec.memory.map { region in
                     GuestMemoryRegion(guestAddress: region.guestAddress, size: region.size, backingPath: region.backingPath,
                                       backingOffset: region.backingOffset,
                                       backingDirectory: try region.backingPath.map { try options.memoryPolicy.locate($0).directory })
                 }
-                guard kernel.bindingPath == .vfioType1Nesting else {
-                    throw KernelError.unexpected(call: "adopt", detail: "kept type1 descriptors, but this host binds through \(kernel.bindingPath.rawValue)")
+                switch (kernel.bindingPath, descriptors["iommufd"] != nil) {
+                case (.vfioType1Nesting, false):
+                    context = try VMContext.adopting(descriptors, syscalls: kernel.syscalls, inventory: kernel.inventory, memory: regions)
+                case (.iommufd, true):
+                    let ids = try await store.read { db in try KernelObjectRepository.fetch(vmID: vmID, in: db) }
+                    context = try IOMMUFDVMContext.adopting(descriptors, objectIDs: ids, syscalls: kernel.syscalls,
+                                                            inventory: kernel.inventory, memory: regions)
+                default:
+                    descriptors.values.forEach { _ = kernel.syscalls.close($0) }
+                    throw KernelError.unexpected(call: "adopt", detail: "kept descriptors \(descriptors.keys.sorted()) do not fit this host's binding path \(kernel.bindingPath.rawValue)")
                 }
-                context = try VMContext.adopting(descriptors, syscalls: kernel.syscalls, inventory: kernel.inventory, memory: regions)
             } catch {
                 log("adopt: \(vmID) is rebuilt instead: \(error)")
                 options.descriptorStore.map { store in descriptors.keys.forEach { store.forget(name: KeptName.make(vmID: vmID, $0)) } }

@@ -81,8 +81,10 @@ extension Reconciler {
             delays[record.id] = await retry(.binding(record.id))
         }
         let vmsToWake = Set(work.filter(\.deleted).map(\.record.spec.vmID))
+        let objects = kernelObjects(of: Set(work.map(\.record.spec.vmID)))
         try await store.write { [work, statusOnly, delays] db in
             for outcome in work { try self.record(outcome, retryIn: delays[outcome.record.id], in: db) }
+            try Self.record(objects, in: db)
             for (record, phase, condition, _) in statusOnly where record.phase != phase || record.conditions.first(where: { $0.type == condition.type })?.reason != condition.reason {
                 try BindingRepository.updateStatus(record, phase: phase, conditions: [condition],
                                                    observedGeneration: record.observedGeneration, hostPASID: .some(nil), in: db)

@@ -82,8 +82,10 @@ extension Reconciler {
             kernel.setAttachment(vmID, of: address)
             syncKeptDescriptors(of: vmID)
             let recordedDriver = originalDriver
+            let objects = kernelObjects(of: [vmID])
             try await store.write { db in
                 try OperationsJournal.finish(intent, succeeded: true, in: db)
+                try Self.record(objects, in: db)
                 try DeviceRepository.updateStatus(address, phase: .attached, conditions: [
                     Condition(type: .attached, status: true, reason: .attached, message: "attached to \(vmID)"),
                     Condition(type: .present, status: true, reason: .present, message: "in the PCI inventory"),
@@ -165,7 +167,9 @@ extension Reconciler {
         syncKeptDescriptors(of: vmID)
         let restored: String? = device.isManaged ? device.originalDriver : nil
         if let restored { try kernel.binder.restore(address, to: restored.isEmpty ? nil : restored) }
+        let objects = kernelObjects(of: [vmID])
         try await store.write { db in
+            try Self.record(objects, in: db)
             try AuditChain.append(AuditRecord(actor: .reconciler, action: .deviceDetach, resourceType: "device", resourceID: address,
                                               outcome: .success,
                                               after: JSONText.object([("vm", JSONText.string(vmID)), ("restoredDriver", JSONText.optionalString(restored))])),

@@ -93,6 +93,7 @@ extension Reconciler {
             syncKeptDescriptors(of: vm.id)
         }
         try await store.write { db in
+            try KernelObjectRepository.replace(vmID: vm.id, with: [:], in: db)
             try VMRepository.markDeleted(vm.id, in: db)
             try AuditChain.append(AuditRecord(actor: .reconciler, action: .vmTeardown, resourceType: "vm", resourceID: vm.id,
                                               outcome: .success, before: vm.auditJSON), in: db)

@@ -170,4 +170,54 @@ final class AdoptionTests: ReconcilerTestCase {
         XCTAssertEqual(healed, .ready)
         await second.stop()
     }
+
+    func testOnIOMMUFDARestartAdoptsTheIOMMUFDCdevsAndStage1TablesByTheirRecordedIDs() async throws {
+        let kernel = SimulatedKernel(host: SimulatedHostProfile.iommufd.host)
+        let kept = KeptDescriptors(kernel: kernel)
+        let store = try Store(dataDirectory: directory)
+        let first = Reconciler(store: store, syscalls: kernel, options: options(kept))
+        try await first.start()
+        XCTAssertEqual(first.bindingPath, .iommufd)
+        let (vm, _) = try await makeDesiredState(store, name: "a", device: "0000:3b:00.0", bindings: 4)
+        try await first.resync()
+        await first.waitUntilIdle()
+        let before = try await bindings(store)
+        XCTAssertEqual(Set(before.map(\.phase)), [.bound])
+        XCTAssertTrue(kept.names.isSuperset(of: ["vm.\(vm).iommufd", "vm.\(vm).cdev.0000-3b-00.0"]), "\(kept.names)")
+        let recorded = try await store.read { db in try KernelObjectRepository.fetch(vmID: vm, in: db) }
+        XCTAssertEqual(recorded.keys.filter { $0.hasPrefix("stage1.0000:3b:00.0.") }.count, 4, "\(recorded)")
+        let attachments = kernel.pasidAttachments(of: "0000:3b:00.0")
+
+        await first.stop()
+        first.closeKernelObjects()
+        XCTAssertEqual(kernel.pasidAttachments(of: "0000:3b:00.0"), attachments, "the store's copies keep everything")
+        let callsBefore = kernel.callCounts
+
+        var restarted = options(kept, adopting: kept.handBack())
+        restarted.capabilities = first.capabilities
+        let second = Reconciler(store: store, syscalls: kernel, options: restarted)
+        try await second.start()
+        await second.waitUntilIdle()
+        let after = try await bindings(store)
+        XCTAssertEqual(Set(after.map(\.phase)), [.bound])
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: after.map { ($0.id, $0.hostPASID) }),
+                       Dictionary(uniqueKeysWithValues: before.map { ($0.id, $0.hostPASID) }))
+        for name in ["open", "IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_BIND_IOMMUFD",
+                     "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "VFIO_DEVICE_DETACH_IOMMUFD_PT", "IOMMU_DESTROY"] {
+            XCTAssertEqual(kernel.callCounts[name, default: 0], callsBefore[name, default: 0], "\(name) was called again")
+        }
+        XCTAssertEqual(kernel.pasidAttachments(of: "0000:3b:00.0"), attachments)
+
+        // The adopted stage-1 ids are the real ones: deleting a binding detaches and destroys it.
+        let victim = after[0]
+        let admin = self.admin
+        _ = try await store.write { db in try BindingRepository.requestDeletion(victim.id, actor: admin, in: db) }
+        second.wake(.binding(victim.id))
+        await second.waitUntilIdle()
+        XCTAssertEqual(kernel.pasidAttachments(of: "0000:3b:00.0").count, 3)
+        XCTAssertEqual(kernel.callCounts["IOMMU_DESTROY", default: 0], callsBefore["IOMMU_DESTROY", default: 0] + 1)
+        let remaining = try await store.read { db in try KernelObjectRepository.fetch(vmID: vm, in: db) }
+        XCTAssertEqual(remaining.keys.filter { $0.hasPrefix("stage1.") }.count, 3)
+        await second.stop()
+    }
 }

@@ -17,27 +17,32 @@ public final class IOMMUFDVMContext: @unchecked Sendable {
     /// Guest memory regions.
     public let memory: [GuestMemoryRegion]
 
-    private struct Device {
+    struct Device {
         let cdev: VFIODevice
         let id: UInt32
         let pasidBits: Int
         let nesting: Bool
     }
 
-    private var mapped: [(region: GuestMemoryRegion, vaddr: UInt64)] = []
-    private var devices: [String: Device] = [:]
-    private var space: IOMMUFD.NestingSpace?
-    private var stage1: [String: [UInt32: UInt32]] = [:]   // device → host PASID → stage-1 HWPT
-    private var pasids: [String: Set<UInt32>] = [:]        // device → host PASIDs in use
+    var mapped: [(region: GuestMemoryRegion, vaddr: UInt64)] = []
+    var devices: [String: Device] = [:]
+    var space: IOMMUFD.NestingSpace?
+    var stage1: [String: [UInt32: UInt32]] = [:]   // device → host PASID → stage-1 HWPT
+    var pasids: [String: Set<UInt32>] = [:]        // device → host PASIDs in use
     private var perPASIDRefusal: String?                    // what the kernel answered to a PASID attach
 
     /// Opens an iommufd for a VM and maps its memory into this process (the IOAS mapping waits
     /// for the first device: the nesting parent is allocated against one).
-    public init(syscalls: any Syscalls, inventory: SysfsInventory, memory: [GuestMemoryRegion]) throws(KernelError) {
+    public convenience init(syscalls: any Syscalls, inventory: SysfsInventory, memory: [GuestMemoryRegion]) throws(KernelError) {
+        try self.init(syscalls: syscalls, inventory: inventory, memory: memory, iommufd: try IOMMUFD(syscalls: syscalls))
+    }
+
+    /// A context around `iommufd` (new, or adopted), mapping guest memory into this process.
+    init(syscalls: any Syscalls, inventory: SysfsInventory, memory: [GuestMemoryRegion], iommufd: IOMMUFD) throws(KernelError) {
         self.syscalls = syscalls
         self.inventory = inventory
         self.memory = memory
-        iommufd = try IOMMUFD(syscalls: syscalls)
+        self.iommufd = iommufd
         do throws(KernelError) {
             for region in memory { mapped.append((region, try region.map(with: syscalls))) }
         } catch {
@@ -200,9 +205,6 @@ public final class IOMMUFDVMContext: @unchecked Sendable {
         try iommufd.destroy(hwpt)
     }
 
-    /// Nothing yet: adopting an iommufd needs its object ids (IOAS, HWPTs, device ids) kept
-    /// with it, so an iommufd context is rebuilt after a restart.
-    public var keptDescriptors: [String: Int32] { [:] }
 
     /// The iommufd (guest memory in its IOAS) and each device's cdev, bound and attached, duplicated.
     public func makeHandOff() throws(KernelError) -> HandOff {

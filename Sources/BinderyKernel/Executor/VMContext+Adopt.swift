@@ -14,6 +14,9 @@ extension VMContext {
         return kept
     }
 
+    /// None: a container's objects are its descriptors.
+    public var objectIDs: [String: UInt32] { [:] }
+
     /// A context over descriptors a previous process kept (`keptDescriptors`' names), each
     /// checked with the kernel: the container answers `VFIO_GET_API_VERSION` and has its IOMMU
     /// set (`VFIO_IOMMU_GET_INFO`), each group is viable and in a container, each device

@@ -26,6 +26,8 @@ public protocol VMIOMMUContext: AnyObject, Sendable {
     /// The descriptors to keep in the service manager's fd store across a restart, by name
     /// (empty: this context is rebuilt instead).
     var keptDescriptors: [String: Int32] { get }
+    /// Kernel object ids an adoption needs beside the kept descriptors (iommufd's), by name.
+    var objectIDs: [String: UInt32] { get }
     /// Duplicates of the context's and its devices' descriptors for the VMM, with what each is.
     func makeHandOff() throws(KernelError) -> HandOff
     /// Releases everything in the kernel (closing the context's fds).

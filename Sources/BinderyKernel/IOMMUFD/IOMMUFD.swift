@@ -33,6 +33,12 @@ public final class IOMMUFD: @unchecked Sendable {
         fd = try syscalls.openOrThrow(Self.path, flags: O_RDWR)
     }
 
+    /// Adopts an iommufd a previous process kept (checked by the caller, through the objects it holds).
+    public init(adopting fd: Int32, syscalls: any Syscalls) {
+        self.syscalls = syscalls
+        self.fd = fd
+    }
+
     deinit { close() }
 
     /// Closes the context; the kernel destroys every object in it.

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 REPO=$(pwd)
 CACHE=$REPO/.build/kernel-test
 FRAGMENT=$REPO/Tests/Kernel/iommufd-kernel.config
-JOBS=${KERNEL_JOBS:-2}
+JOBS=${KERNEL_JOBS:-$(( $(nproc) + 1 ))}   # one more than the cores: the build waits on the disk too
 started=$(date +%s)
 say() { echo "iommufd-kernel [$(( $(date +%s) - started ))s] $*" >&2; }
 mkdir -p "$CACHE"

@@ -92,6 +92,9 @@ for i in $(seq 1 300); do [ "$(cat $SCRATCH/peer/pid)" != "$OLD" ] && [ "$(grep 
 [ "$(grep -c READY=1 $SCRATCH/peer/log)" -ge 2 ] || { cat $SCRATCH/peer/log; tail -20 $SCRATCH/serve.err; echo "KT-FAIL bindery did not come back"; exit 1; }
 grep -q "adopt: $VM taken over" $SCRATCH/serve.err || { grep -i "adopt\|fd store" $SCRATCH/serve.err; echo "KT-FAIL $VM was not adopted"; exit 1; }
 grep "adopt: $VM\|fd store" $SCRATCH/serve.err | tail -2 | sed 's/^.*bindery: /  /'
+KILLED=$(sed -n 's/^\([0-9.]*\) killed .*/\1/p' $SCRATCH/peer/log | tail -1)
+READY_AGAIN=$(grep "READY=1" $SCRATCH/peer/log | tail -1 | cut -d' ' -f1)
+echo "restart: SIGKILL to READY=1 (first reconcile pass done, VM adopted) in $(python3 -c "print(f'{$READY_AGAIN - $KILLED:.2f}')") s"
 wait_rounds $(( AT_KILL + 10 ))
 set -- $(rounds)
 [ "$2" = 0 ] || { cat $STANDIN.out; echo "KT-FAIL $2 DMA round trips failed"; exit 1; }

@@ -84,7 +84,7 @@ qemu_boot() {  # $1 kernel, $2 initrd, $3 extra intel-iommu options, $4 name, $5
     -kernel "$kernel" -initrd "$initrd" -append "$append" \
     -device "intel-iommu,intremap=on,caching-mode=on$options" -device edu \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap > "$log" 2>&1 || true
-  grep -E "^(KT-|ok |FAIL |kernel-check|host:|host after|edu |VM |vmm|  vmm-standin: fd|  adopt|  fd store|refused:|probe:|GET_HW_INFO:)" "$log" | sed "s/^/  /" || true
+  grep -E "^(KT-|ok |FAIL |kernel-check|host:|host after|edu |VM |vmm|restart:|  vmm-standin: fd|  adopt|  fd store|refused:|probe:|GET_HW_INFO:)" "$log" | sed "s/^/  /" || true
   if ! grep -q "^KT-PASS" "$log"; then
     say "FAILED on $name ($label) after $(( $(date +%s) - booted ))s; the console log is $log"
     tail -30 "$log"

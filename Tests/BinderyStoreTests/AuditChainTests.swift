@@ -31,6 +31,26 @@ final class AuditChainTests: XCTestCase {
         XCTAssertEqual(first.hash, AuditEvent.computeHash(previousHash: AuditChain.genesisHash, seq: 1, time: first.time, record: record(1)))
     }
 
+    func testEachDocumentedEqualityFilterWalksAnIndexInSeqOrder() async throws {
+        let store = try await makeStoreWithEvents(3)
+        let filters: [(String, (inout AuditChain.Query) -> Void)] = [
+            ("actor", { $0.actor = "spiffe://test/1" }), ("action", { $0.action = "vm.create" }),
+            ("resourceType", { $0.resourceType = "vm" }), ("resourceId", { $0.resourceID = "vm-1" }),
+            ("outcome", { $0.outcome = .denied }),
+        ]
+        for (name, set) in filters {
+            var query = AuditChain.Query()
+            query.after = 500_000
+            set(&query)
+            let (sql, arguments) = AuditChain.selection(query)
+            let plan = try await store.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
+            }.joined(separator: "; ")
+            XCTAssertTrue(plan.contains("USING INDEX") || plan.contains("USING COVERING INDEX"), "\(name): \(plan)")
+            XCTAssertFalse(plan.contains("TEMP B-TREE"), "\(name) sorts instead of walking in seq order: \(plan)")
+        }
+    }
+
     func testEmptyChainVerifies() throws {
         let store = try Store(dataDirectory: try makeScratchDirectory(self))
         let verification = try store.pool.read { db in try AuditChain.verify(in: db) }

@@ -100,6 +100,12 @@ public enum AuditChain {
 
     /// The events `query` selects.
     public static func events(_ query: Query, in db: Database) throws -> [AuditEvent] {
+        let (sql, arguments) = selection(query)
+        return try Row.fetchAll(db, sql: sql, arguments: arguments).map(AuditEvent.init(row:))
+    }
+
+    /// The SQL `events` runs for `query`, and its arguments.
+    static func selection(_ query: Query) -> (sql: String, arguments: StatementArguments) {
         var clauses = ["seq > ?"]
         var arguments: [(any DatabaseValueConvertible)?] = [query.after]
         func add(_ clause: String, _ value: (any DatabaseValueConvertible)?) {
@@ -116,8 +122,8 @@ public enum AuditChain {
         add("time >= ?", query.since)
         add("time < ?", query.until)
         arguments.append(query.limit)
-        return try Row.fetchAll(db, sql: "SELECT * FROM audit_events WHERE \(clauses.joined(separator: " AND ")) ORDER BY seq LIMIT ?",
-                                arguments: StatementArguments(arguments)!).map(AuditEvent.init(row:))
+        return ("SELECT * FROM audit_events WHERE \(clauses.joined(separator: " AND ")) ORDER BY seq LIMIT ?",
+                StatementArguments(arguments)!)
     }
 
     /// The highest `seq` (0 for an empty chain).

@@ -8,6 +8,9 @@ struct CapabilityMemory {
     /// `<data-dir>/host-capabilities.json`.
     let path: String
 
+    /// The memory kept in `dataDirectory`.
+    init(dataDirectory: String) { path = dataDirectory + "/host-capabilities.json" }
+
     private struct Record: Codable {
         var bootID: String
         var release: String

@@ -59,7 +59,7 @@ public struct HostKernel: Sendable {
         }
         var capabilities = CapabilityProbe(syscalls: syscalls, inventory: SysfsInventory(syscalls: syscalls, root: root)).discover()
         var why = chosen
-        if let memory = dataDirectory.map({ CapabilityMemory(path: $0 + "/host-capabilities.json") }), syscalls.driverName == "linux" {
+        if let memory = dataDirectory.map(CapabilityMemory.init(dataDirectory:)), syscalls.driverName == "linux" {
             if !capabilities.nesting.awaitingDevice {
                 memory.remember(capabilities)
             } else if let recalled = memory.recall(release: syscalls.kernelRelease) {
@@ -92,7 +92,7 @@ extension Reconciler {
         options.sysfsRoot = kernel.sysfsRoot
         options.capabilities = kernel.capabilities
         if let dataDirectory {
-            let memory = CapabilityMemory(path: dataDirectory + "/host-capabilities.json")
+            let memory = CapabilityMemory(dataDirectory: dataDirectory)
             options.capabilitiesLearned = { memory.remember($0) }
         }
         self.init(store: store, syscalls: kernel.syscalls, options: options, logger: logger)

@@ -39,9 +39,8 @@ extension Reconciler {
     func dropKeptDevice(_ address: String, of vmID: String) {
         guard let store = options.descriptorStore else { return }
         var kept = kernel.keptDescriptors(of: vmID)
-        let dashed = address.replacingOccurrences(of: ":", with: "-")
-        for what in ["device." + dashed, "cdev." + dashed] {
-            let name = KeptName.make(vmID: vmID, what)
+        for kind in ["device", "cdev"] {
+            let name = KeptName.make(vmID: vmID, DescriptorName.make(kind, device: address))
             guard kept.removeValue(forKey: name) != nil else { continue }
             store.forget(name: name)
         }
@@ -65,11 +64,11 @@ extension Reconciler {
         }
         var adopted: Set<String> = []
         for (vmID, descriptors) in byVM.sorted(by: { $0.key < $1.key }) {
-            let state = try await store.read { db -> (VMRecord, [DeviceRecord], [BindingRecord])? in
+            let state = try await store.read { db -> (VMRecord, [BindingRecord])? in
                 guard let vm = try VMRepository.fetch(id: vmID, in: db), try !VMRepository.isDeleted(vmID, in: db) else { return nil }
-                return (vm, try DeviceRepository.assigned(to: vmID, in: db), try BindingRepository.live(vmID: vmID, in: db))
+                return (vm, try BindingRepository.live(vmID: vmID, in: db))
             }
-            guard let (vm, devices, bindings) = state else {
+            guard let (vm, bindings) = state else {
                 log("adopt: closing \(descriptors.count) descriptor(s) of \(vmID): the VM is gone")
                 descriptors.values.forEach { _ = kernel.syscalls.close($0) }
                 options.descriptorStore.map { store in descriptors.keys.forEach { store.forget(name: KeptName.make(vmID: vmID, $0)) } }
@@ -77,11 +76,7 @@ extension Reconciler {
             }
             let context: any VMIOMMUContext
             do {
-                let regions = try vm.spec.memory.map { region in
-                    GuestMemoryRegion(guestAddress: region.guestAddress, size: region.size, backingPath: region.backingPath,
-                                      backingOffset: region.backingOffset,
-                                      backingDirectory: try region.backingPath.map { try options.memoryPolicy.locate($0).directory })
-                }
+                let regions = try guestMemoryRegions(of: vm)
                 switch (kernel.bindingPath, descriptors["iommufd"] != nil) {
                 case (.vfioType1Nesting, false):
                     context = try VMContext.adopting(descriptors, syscalls: kernel.syscalls, inventory: kernel.inventory, memory: regions)
@@ -100,9 +95,10 @@ extension Reconciler {
             }
             kernel.setContext(context, for: vmID)
             kernel.setKeptDescriptors(Dictionary(uniqueKeysWithValues: descriptors.map { (KeptName.make(vmID: vmID, $0.key), $0.value) }), of: vmID)
+            // Every device in the kept context is attached to it, assigned still or not: the
+            // device pass detaches the ones no longer assigned.
             let attached = Set(context.attachedDevices)
-            for device in devices where attached.contains(device.address) { kernel.setAttachment(vmID, of: device.address) }
-            for address in attached where !devices.contains(where: { $0.address == address }) { kernel.setAttachment(vmID, of: address) }
+            for address in attached { kernel.setAttachment(vmID, of: address) }
             var boundCount = 0
             for binding in bindings where binding.phase == .bound && attached.contains(binding.spec.deviceAddress) {
                 guard let pasid = binding.hostPASID else { continue }

@@ -1,6 +1,5 @@
 import BinderyKernel
 import BinderyStore
-import Glibc
 
 extension Reconciler {
     /// A device: attach it to the VM it is assigned to (rebinding it to vfio-pci first when
@@ -109,7 +108,7 @@ extension Reconciler {
             // still holds the group: report it, and leave it to that VMM (the resync looks again).
             statistics.record("device", succeeded: false, error: error)
             let holder = try await store.read { db in try AttachmentRepository.holder(of: vmID, in: db) }
-            guard let holder, kill(holder.pid, 0) == 0 || errno == EPERM else {
+            guard let holder, holder.isRunning else {
                 try await recordAttachFailure(device, intent: intent, error: error)
                 return
             }

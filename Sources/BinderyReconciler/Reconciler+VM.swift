@@ -18,11 +18,7 @@ extension Reconciler {
         if kernel.context(id) == nil {
             let regions: [GuestMemoryRegion]
             do {
-                regions = try vm.spec.memory.map { (region) throws(GuestMemoryRefusal) -> GuestMemoryRegion in
-                    GuestMemoryRegion(guestAddress: region.guestAddress, size: region.size, backingPath: region.backingPath,
-                                      backingOffset: region.backingOffset,
-                                      backingDirectory: try region.backingPath.map { (path) throws(GuestMemoryRefusal) in try options.memoryPolicy.locate(path).directory })
-                }
+                regions = try guestMemoryRegions(of: vm)
             } catch {
                 // The policy changed since the VM was accepted: terminal until the VM or the policy changes.
                 try await store.write { db in
@@ -65,6 +61,16 @@ extension Reconciler {
             }
         }
         for address in devices { queue.add(.device(address)) }
+    }
+
+    /// The VM's guest memory as the executor maps it, each backing file located beneath its
+    /// memory directory by the policy.
+    func guestMemoryRegions(of vm: VMRecord) throws(GuestMemoryRefusal) -> [GuestMemoryRegion] {
+        try vm.spec.memory.map { (region) throws(GuestMemoryRefusal) -> GuestMemoryRegion in
+            GuestMemoryRegion(guestAddress: region.guestAddress, size: region.size, backingPath: region.backingPath,
+                              backingOffset: region.backingOffset,
+                              backingDirectory: try region.backingPath.map { (path) throws(GuestMemoryRefusal) in try options.memoryPolicy.locate(path).directory })
+        }
     }
 
     private func tearDown(_ vm: VMRecord, bindings: [String], devices: [String]) async throws {

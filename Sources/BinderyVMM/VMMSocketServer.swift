@@ -56,7 +56,7 @@ public final class VMMSocketServer: @unchecked Sendable {
     public func start() async throws {
         let pruned = try await store.write { db -> Int in
             var count = 0
-            for (vmID, holder) in try AttachmentRepository.holders(in: db) where !Self.isAlive(holder.pid) {
+            for (vmID, holder) in try AttachmentRepository.holders(in: db) where !holder.isRunning {
                 try AttachmentRepository.release(vmID: vmID, pid: holder.pid, reason: "process \(holder.pid) is gone", in: db)
                 count += 1
             }
@@ -83,11 +83,6 @@ public final class VMMSocketServer: @unchecked Sendable {
         socket?.close()
         open.forEach { $0.shutdown() }
         unlink(configuration.path)
-    }
-
-    /// True when `pid` names a running process (EPERM: running, someone else's).
-    static func isAlive(_ pid: Int32) -> Bool {
-        pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
     }
 
     private func acceptLoop(_ socket: UnixSeqpacket) {
@@ -172,7 +167,7 @@ public final class VMMSocketServer: @unchecked Sendable {
             outcome = try blocking { [store] in
                 try await store.write { db in
                     try AttachmentRepository.redeem(token: request.token, vmID: vmID, pid: peer.pid, uid: peer.uid, gid: peer.gid,
-                                                    isAlive: Self.isAlive, in: db)
+                                                    isAlive: AttachmentRepository.Holder.isRunning(pid:), in: db)
                 }
             }
         } catch {

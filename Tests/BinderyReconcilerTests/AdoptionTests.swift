@@ -44,6 +44,37 @@ final class AdoptionTests: ReconcilerTestCase {
         return options
     }
 
+    /// The process dies (its descriptors close; the store's keep every object), `survived`
+    /// looks at the kernel, and a new process adopts what the store hands back. Returns it and
+    /// the kernel's call counts from before it started. The capability probe (its own
+    /// container, on a free group) is skipped: it is not what the tests count.
+    private func dieAndAdopt(_ first: Reconciler, kernel: SimulatedKernel, kept: KeptDescriptors, store: Store,
+                             survived: () -> Void) async throws -> (Reconciler, [String: Int]) {
+        await first.stop()
+        first.closeKernelObjects()
+        survived()
+        let callsBefore = kernel.callCounts
+        var restarted = options(kept, adopting: kept.handBack())
+        restarted.capabilities = first.capabilities
+        let second = Reconciler(store: store, syscalls: kernel, options: restarted)
+        try await second.start()
+        await second.waitUntilIdle()
+        return (second, callsBefore)
+    }
+
+    /// Every binding Bound on the host PASID it had in `before`, and none of `calls` made again.
+    private func assertTakenOver(_ store: Store, before: [BindingRecord], kernel: SimulatedKernel, callsBefore: [String: Int],
+                                 notRepeating calls: [String]) async throws -> [BindingRecord] {
+        let after = try await bindings(store)
+        XCTAssertEqual(Set(after.map(\.phase)), [.bound])
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: after.map { ($0.id, $0.hostPASID) }),
+                       Dictionary(uniqueKeysWithValues: before.map { ($0.id, $0.hostPASID) }), "no new host PASID")
+        for name in calls {
+            XCTAssertEqual(kernel.callCounts[name, default: 0], callsBefore[name, default: 0], "\(name) was called again")
+        }
+        return after
+    }
+
     /// Calls that change the kernel (the ones an adoption must not repeat).
     private static let changing = ["open", "VFIO_SET_IOMMU", "VFIO_GROUP_SET_CONTAINER", "VFIO_GROUP_GET_DEVICE_FD", "VFIO_IOMMU_MAP_DMA",
                                    "VFIO_IOMMU_UNMAP_DMA", "VFIO_IOMMU_PASID_REQUEST", "VFIO_IOMMU_NESTING_OP", "VFIO_GROUP_UNSET_CONTAINER"]
@@ -64,25 +95,10 @@ final class AdoptionTests: ReconcilerTestCase {
         XCTAssertTrue(kept.names.contains("vm.\(vmA).device.0000-3b-00.0"), "\(kept.names)")
         let tablesBefore = [kernel.boundTables(of: "0000:3b:00.0"), kernel.boundTables(of: "0000:3d:00.0")]
 
-        // The process dies: its descriptors close; the store's keep every object alive.
-        await first.stop()
-        first.closeKernelObjects()
-        XCTAssertEqual([kernel.boundTables(of: "0000:3b:00.0"), kernel.boundTables(of: "0000:3d:00.0")], tablesBefore)
-        let callsBefore = kernel.callCounts
-
-        // The capability probe (its own container, on a free group) is not what is counted here.
-        var restarted = options(kept, adopting: kept.handBack())
-        restarted.capabilities = first.capabilities
-        let second = Reconciler(store: store, syscalls: kernel, options: restarted)
-        try await second.start()
-        await second.waitUntilIdle()
-        let after = try await bindings(store)
-        XCTAssertEqual(Set(after.map(\.phase)), [.bound])
-        XCTAssertEqual(Dictionary(uniqueKeysWithValues: after.map { ($0.id, $0.hostPASID) }),
-                       Dictionary(uniqueKeysWithValues: before.map { ($0.id, $0.hostPASID) }), "no new host PASID")
-        for name in Self.changing {
-            XCTAssertEqual(kernel.callCounts[name, default: 0], callsBefore[name, default: 0], "\(name) was called again")
+        let (second, callsBefore) = try await dieAndAdopt(first, kernel: kernel, kept: kept, store: store) {
+            XCTAssertEqual([kernel.boundTables(of: "0000:3b:00.0"), kernel.boundTables(of: "0000:3d:00.0")], tablesBefore)
         }
+        let after = try await assertTakenOver(store, before: before, kernel: kernel, callsBefore: callsBefore, notRepeating: Self.changing)
         XCTAssertEqual([kernel.boundTables(of: "0000:3b:00.0"), kernel.boundTables(of: "0000:3d:00.0")], tablesBefore)
         let devices = try await store.read { db in try DeviceRepository.assigned(to: vmA, in: db) }
         XCTAssertEqual(devices.map(\.phase), [.attached])
@@ -188,24 +204,12 @@ final class AdoptionTests: ReconcilerTestCase {
         XCTAssertEqual(recorded.keys.filter { $0.hasPrefix("stage1.0000:3b:00.0.") }.count, 4, "\(recorded)")
         let attachments = kernel.pasidAttachments(of: "0000:3b:00.0")
 
-        await first.stop()
-        first.closeKernelObjects()
-        XCTAssertEqual(kernel.pasidAttachments(of: "0000:3b:00.0"), attachments, "the store's copies keep everything")
-        let callsBefore = kernel.callCounts
-
-        var restarted = options(kept, adopting: kept.handBack())
-        restarted.capabilities = first.capabilities
-        let second = Reconciler(store: store, syscalls: kernel, options: restarted)
-        try await second.start()
-        await second.waitUntilIdle()
-        let after = try await bindings(store)
-        XCTAssertEqual(Set(after.map(\.phase)), [.bound])
-        XCTAssertEqual(Dictionary(uniqueKeysWithValues: after.map { ($0.id, $0.hostPASID) }),
-                       Dictionary(uniqueKeysWithValues: before.map { ($0.id, $0.hostPASID) }))
-        for name in ["open", "IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_BIND_IOMMUFD",
-                     "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "VFIO_DEVICE_DETACH_IOMMUFD_PT", "IOMMU_DESTROY"] {
-            XCTAssertEqual(kernel.callCounts[name, default: 0], callsBefore[name, default: 0], "\(name) was called again")
+        let (second, callsBefore) = try await dieAndAdopt(first, kernel: kernel, kept: kept, store: store) {
+            XCTAssertEqual(kernel.pasidAttachments(of: "0000:3b:00.0"), attachments, "the store's copies keep everything")
         }
+        let after = try await assertTakenOver(store, before: before, kernel: kernel, callsBefore: callsBefore, notRepeating: [
+            "open", "IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_BIND_IOMMUFD",
+            "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "VFIO_DEVICE_DETACH_IOMMUFD_PT", "IOMMU_DESTROY"])
         XCTAssertEqual(kernel.pasidAttachments(of: "0000:3b:00.0"), attachments)
 
         // The adopted stage-1 ids are the real ones: deleting a binding detaches and destroys it.

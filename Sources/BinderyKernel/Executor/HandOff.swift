@@ -59,7 +59,7 @@ public struct HandOff: Sendable {
 
     /// A descriptor name for a device address: `vfio-device.0000-3b-00.0`.
     public static func name(_ kind: Kind, device: String) -> String {
-        kind.rawValue + "." + device.replacingOccurrences(of: ":", with: "-")
+        DescriptorName.make(kind.rawValue, device: device)
     }
 
     /// Closes every duplicate (after sending them, or when sending failed).

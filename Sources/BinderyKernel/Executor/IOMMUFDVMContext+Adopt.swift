@@ -6,7 +6,7 @@ extension IOMMUFDVMContext {
         guard space != nil else { return [:] }   // nothing in the kernel worth keeping yet
         var kept = ["iommufd": iommufd.fd]
         for (address, device) in devices where device.cdev.fd >= 0 {
-            kept["cdev." + address.replacingOccurrences(of: ":", with: "-")] = device.cdev.fd
+            kept[DescriptorName.make("cdev", device: address)] = device.cdev.fd
         }
         return kept
     }
@@ -44,8 +44,8 @@ extension IOMMUFDVMContext {
             let adopted = try IOMMUFDVMContext(syscalls: syscalls, inventory: inventory, memory: memory,
                                                iommufd: IOMMUFD(adopting: fd, syscalls: syscalls))
             context = adopted
-            for (name, cdevFD) in descriptors where name.hasPrefix("cdev.") {
-                let address = String(name.dropFirst("cdev.".count)).replacingOccurrences(of: "-", with: ":")
+            for (name, cdevFD) in descriptors {
+                guard let address = DescriptorName.device(in: name, kind: "cdev") else { continue }
                 let cdev = VFIODevice(address: address, fd: cdevFD, syscalls: syscalls)
                 consumed.insert(cdevFD)
                 guard let id = objectIDs["device.\(address)"] else {

@@ -9,7 +9,7 @@ extension VMContext {
         var kept = ["container": container.fd]
         for (number, group) in groups where group.fd >= 0 { kept["group.\(number)"] = group.fd }
         for (address, device) in devices where device.fd >= 0 {
-            kept["device." + address.replacingOccurrences(of: ":", with: "-")] = device.fd
+            kept[DescriptorName.make("device", device: address)] = device.fd
         }
         return kept
     }
@@ -47,8 +47,8 @@ extension VMContext {
                 adopted.groups[number] = try VFIOGroup(number: number, adopting: fd, syscalls: syscalls)
                 consumed.insert(fd)
             }
-            for (name, fd) in descriptors where name.hasPrefix("device.") {
-                let address = String(name.dropFirst("device.".count)).replacingOccurrences(of: "-", with: ":")
+            for (name, fd) in descriptors {
+                guard let address = DescriptorName.device(in: name, kind: "device") else { continue }
                 let device = VFIODevice(address: address, fd: fd, syscalls: syscalls)
                 consumed.insert(fd)
                 adopted.devices[address] = device

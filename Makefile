@@ -10,7 +10,7 @@ FUZZ_DIR := .build-fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := --product bindery-fuzz --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
 
-.PHONY: help deps serve build test unit-check quickstart-check contract-check contract-live kernel-test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http clean
+.PHONY: help deps serve build test deb deb-check unit-check quickstart-check contract-check contract-live kernel-test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ serve: deps ## Build and run `bindery serve` on its defaults (./bindery-data, 12
 build: deps ## Build everything (debug).
 	$(SWIFT) build
 
-test: contract-check unit-check fuzz-smoke quickstart-check kernel-test contract-live unit-test ## Build and run every test (contract, fuzzing, quick start, real kernels in QEMU, schemathesis and sslyze, unit and end-to-end).
+test: contract-check unit-check fuzz-smoke quickstart-check kernel-test contract-live unit-test deb-check ## Build and run every test (contract, fuzzing, quick start, real kernels in QEMU, schemathesis and sslyze, unit and end-to-end, the Debian package).
 
 VENV := .build/venv
 
@@ -58,10 +58,10 @@ kernel-test: deps ## Run the executor and the daemon on real kernels in QEMU: De
 	$(SWIFT) build --product bindery-bench
 	Tests/Kernel/run.sh
 
-unit-check: deps ## systemd-analyze verify packaging/systemd/bindery.service (any warning fails).
+unit-check: deps ## systemd-analyze verify packaging/systemd/bindery.service (any warning fails; deb-check verifies it again with its man page).
 	$(SWIFT) build --product bindery
 	sed "s#/usr/bin/bindery#$(CURDIR)/.build/debug/bindery#" packaging/systemd/bindery.service > .build/bindery.service
-	@out=$$(systemd-analyze verify .build/bindery.service 2>&1); if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "bindery.service: verified"
+	@out=$$(systemd-analyze verify --man=no .build/bindery.service 2>&1); if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "bindery.service: verified"
 
 quickstart-check: deps ## Run the README quick start literally: make serve, then the curl line it prints.
 	Tests/QuickStart/check.sh
@@ -116,5 +116,23 @@ bench-http: deps ## HTTPS keep-alive req/s, full handshakes/s and idle-connectio
 	$(SWIFT) build -c release --product bindery-load
 	python3 Tests/Bench/http_bench.py
 
+# What building and checking the Debian package needs beyond APT_PACKAGES.
+DEB_PACKAGES := dpkg-dev lintian man-db binutils python3
+
+deb-deps: deps
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
+deb: deb-deps ## Build .build/deb/bindery_<version>_amd64.deb (release, Swift runtime linked statically; man page, completions, unit, /etc/bindery/config.json).
+	packaging/build-deb.sh .build/deb
+
+deb-check: deb-deps ## Build the package and check it: lintian (no errors), its files, --version, serve on the packaged config, systemd-analyze verify, man -l, install/upgrade/remove/purge.
+	Tests/Package/check.sh
+
 clean: ## Remove build products.
-	rm -rf .build $(FUZZ_DIR) $(FUZZ_DIR).log
+	rm -rf .build .build-deb $(FUZZ_DIR) $(FUZZ_DIR).log

@@ -20,7 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-runtime", exact: "1.13.4"),
         .package(url: "https://github.com/apple/swift-http-types", exact: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
-        // The server reads its own openapi.yaml at start to apply every bound the contract states.
+        // At build time only: openapi.yaml becomes JSON the server reads at start to apply every
+        // bound the contract states (the binary carries no YAML parser).
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
@@ -51,10 +52,20 @@ let package = Package(
             path: "Sources/EmbedMigrationsPlugin"
         ),
 
+        // The version, commit and build date, for `bindery --version` and `GET /v1/host`.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "Sources/BuildInfoPlugin"),
+        .target(name: "BinderyBuildInfo", swiftSettings: strictSettings, plugins: ["BuildInfoPlugin"]),
+
+        // Build-time tool: openapi.yaml as JSON, so the product needs no YAML parser.
+        .executableTarget(
+            name: "OpenAPIJSON",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings
+        ),
         .plugin(
             name: "EmbedOpenAPIPlugin",
             capability: .buildTool(),
-            dependencies: ["EmbedMigrations"],
+            dependencies: ["EmbedMigrations", "OpenAPIJSON"],
             path: "Sources/EmbedOpenAPIPlugin"
         ),
 
@@ -94,11 +105,10 @@ let package = Package(
         .target(
             name: "BinderyAPI",
             dependencies: [
-                "BinderyVMM", "BinderyNotify",
+                "BinderyVMM", "BinderyNotify", "BinderyBuildInfo",
                 "BinderyHTTP", "BinderyStore", "BinderyReconciler",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings,
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator"), "EmbedOpenAPIPlugin"]
@@ -111,6 +121,7 @@ let package = Package(
                 "BinderyAPI",
                 "BinderyVMM",
                 "BinderyHTTP",
+                "BinderyBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

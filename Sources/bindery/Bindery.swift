@@ -1,4 +1,5 @@
 import ArgumentParser
+import BinderyBuildInfo
 
 /// The `bindery` command: the daemon and the tools around it.
 @main
@@ -13,6 +14,7 @@ struct Bindery: AsyncParsableCommand {
             Data directory layout: <data-dir>/bindery.sqlite (the database, WAL mode) and \
             <data-dir>/pki/ (the development PKI and roles.json).
             """,
+        version: "bindery \(BuildInfo.summary)",
         subcommands: [ServeCommand.self, HostCommand.self, VMsCommand.self, DevicesCommand.self, BindingsCommand.self, AuditCommand.self, VMMCommand.self, PKICommand.self, MigrateCommand.self]
     )
 }

@@ -15,26 +15,27 @@ package final class LiveGrants: Sendable {
         var merged = RoleMap()
     }
 
-    private let path: String
+    private let path: String?
     private let configured: RoleMap
     private let log: @Sendable (String) -> Void
     private let changed: @Sendable (_ before: RoleMap, _ after: RoleMap) -> Void
     private let cache = Mutex(Cache())
 
-    /// Grants from the file at `path` merged with `configured` (which win). `changed` hears of
-    /// every reload that changed the grants in force (to audit it).
-    package init(path: String, configured: RoleMap, log: @escaping @Sendable (String) -> Void,
+    /// Grants from the file at `path` (none: only `configured`) merged with `configured` (which
+    /// win). `changed` hears of every reload that changed the grants in force (to audit it).
+    package init(path: String?, configured: RoleMap, log: @escaping @Sendable (String) -> Void,
                  changed: @escaping @Sendable (_ before: RoleMap, _ after: RoleMap) -> Void = { _, _ in }) throws {
         self.path = path
         self.configured = configured
         self.log = log
         self.changed = changed
-        let initial = try RoleMap.load(from: path)
-        cache.withLock { $0 = Cache(stamp: Self.stamp(of: path), merged: Self.merge(initial, configured)) }
+        let initial = try path.map { try RoleMap.load(from: $0) } ?? RoleMap()
+        cache.withLock { $0 = Cache(stamp: path.map(Self.stamp(of:)) ?? Stamp(), merged: Self.merge(initial, configured)) }
     }
 
     /// The grants now.
     package func current() -> RoleMap {
+        guard let path else { return configured }
         let stamp = Self.stamp(of: path)
         if let unchanged = cache.withLock({ $0.stamp == stamp ? $0.merged : nil }) { return unchanged }
         var merged: RoleMap?

@@ -1,6 +1,5 @@
 import BinderyHTTP
 import Foundation
-import Yams
 
 /// The API contract, read from the `openapi.yaml` embedded at build time: each operation's
 /// parameters and request body schema. The transport checks every request against it before
@@ -39,9 +38,11 @@ final class Contract: Sendable {
     /// Every operation, keyed `METHOD path-template`.
     let operations: [String: Operation]
 
-    /// Reads the contract from YAML text.
-    init(yaml: String) throws {
-        guard let document = try Yams.load(yaml: yaml) as? [String: Any] else { throw ContractError("openapi.yaml is not a mapping") }
+    /// Reads the contract from its JSON form (OpenAPIJSON writes it from openapi.yaml at build time).
+    init(json: String) throws {
+        guard let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            throw ContractError("openapi.yaml is not a mapping")
+        }
         func resolve(_ reference: String) throws -> [String: Any] {
             guard reference.hasPrefix("#/") else { throw ContractError("only local $refs are supported: \(reference)") }
             var node: Any = document
@@ -91,8 +92,7 @@ final class Contract: Sendable {
 
     /// The contract this binary was built with.
     static func embedded() throws -> Contract {
-        guard let text = embeddedOpenAPIFiles.first?.text else { throw ContractError("no openapi.yaml was embedded") }
-        return try Contract(yaml: text)
+        try Contract(json: embeddedOpenAPIJSON)
     }
 
     /// The operation for `method` on the path template `path`.

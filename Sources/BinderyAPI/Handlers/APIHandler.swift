@@ -1,3 +1,4 @@
+import BinderyBuildInfo
 import BinderyReconciler
 import BinderyStore
 import Foundation
@@ -29,6 +30,7 @@ struct APIHandler: APIProtocol {
             pasidScope: host.nesting.pasidScope.flatMap { Nesting.pasidScopePayload(rawValue: $0.rawValue) },
             reason: host.nesting.reason)
         return .ok(.init(body: .json(.init(
+            bindery: .init(version: BuildInfo.version, commit: BuildInfo.commit, builtAt: BuildInfo.builtAt),
             kernel: .init(driver: host.kernelDriver == "linux" ? .linux : .simulated, release: host.kernelRelease,
                           vfioApiVersion: host.vfioAPIVersion),
             iommu: .init(type1v2: host.type1v2, iommufd: host.iommufd, nesting: nesting)))))

@@ -28,8 +28,11 @@ package final class BinderyService: @unchecked Sendable {
         package var simulatedHost = "type1-nesting"
         /// Server certificate, key and client CA; nil: the development PKI.
         package var tls: TLSConfiguration?
-        /// Role grants from the config file (win over `<data-dir>/pki/roles.json`).
+        /// Role grants from the config file (win over the roles file).
         package var roles = RoleMap()
+        /// A JSON file of grants reloaded when it changes (nil: `<data-dir>/pki/roles.json` with the
+        /// development PKI, none with configured TLS, which never reads or creates `pki/`).
+        package var rolesFile: String?
         /// Directories guest memory backing files may live beneath (nil: `<data-dir>/memory`).
         package var memoryDirectories: [String]?
         /// The device policy's allow list (empty: every device not of a host class and not in use).
@@ -103,15 +106,18 @@ package final class BinderyService: @unchecked Sendable {
 
         let pki = DevelopmentPKI(dataDirectory: configuration.dataDirectory)
         let tls: TLSConfiguration
+        let rolesFile: String?
         if let configured = configuration.tls {
             tls = configured
+            rolesFile = configuration.rolesFile
         } else {
+            rolesFile = configuration.rolesFile ?? pki.roleMapPath
             if try pki.ensure() { log("created a development PKI in \(pki.directory) (CA, server and admin certificates)") }
             tls = TLSConfiguration(certificatePath: pki.directory + "/server.pem", privateKeyPath: pki.directory + "/server-key.pem",
                                    clientCABundlePath: pki.directory + "/ca.pem")
         }
-        let grants = try LiveGrants(path: pki.roleMapPath, configured: configuration.roles, log: log,
-                                    changed: GrantAudit.recorder(source: pki.roleMapPath, store: store))
+        let grants = try LiveGrants(path: rolesFile, configured: configuration.roles, log: log,
+                                    changed: GrantAudit.recorder(source: rolesFile ?? "config file", store: store))
         let transport = BinderyTransport(store: store, contract: try Contract.embedded(), grants: { grants.current() })
         let metrics = RequestMetrics()
         let vmmServer = try makeVMMSocket(store: store, reconciler: reconciler)

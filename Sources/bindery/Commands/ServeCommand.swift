@@ -15,7 +15,9 @@ struct ServeCommand: AsyncParsableCommand {
 
             With no TLS settings, the first start creates a development PKI in <data-dir>/pki/ \
             (ca.pem, server.pem, admin.pem and their -key.pem; admin.pem has the admin role) and \
-            prints a curl line that works. `bindery pki issue-client` makes more client certificates.
+            prints a curl line that works. `bindery pki issue-client` makes more client certificates. \
+            With --tls-cert, --tls-key and --client-ca (or config tls), nothing under pki/ is created \
+            or read: grants come from the config's roles and --roles-file.
 
             Kernel: `auto` drives Linux where /dev/vfio/vfio exists and the simulated kernel \
             elsewhere; the first log line says which.
@@ -32,11 +34,13 @@ struct ServeCommand: AsyncParsableCommand {
             VMMs: the process that runs a VM gets its devices over the VMM socket with a one-time \
             token (POST /v1/vms/{id}/attachments, or `bindery vmm attach --vm ID -- COMMAND`).
 
-            Config file keys: dataDir, listen (list), kernel, sysfsRoot, faults, memoryDirectories \
-            (list), vmmSocket, vmmSocketGroup, devicePolicy {allow (list)}, tls {certificate, key, clientCA, crl}, roles {identity: role}, where an identity \
-            is uri:…, dns:… or cn:… (the certificate field it must come from). Roles: admin, \
-            operator, auditor, reader. Grants in <data-dir>/pki/roles.json apply as soon as the \
-            file changes.
+            Config file keys (an unknown key is an error): dataDir, listen (list), kernel, sysfsRoot, \
+            simulatedHost, faults, memoryDirectories (list), vmmSocket, vmmSocketGroup, devicePolicy \
+            {allow (list)}, tls {certificate, key, clientCA, crl}, roles {identity: role}, rolesFile, \
+            logFormat. An identity is uri:…, dns:… or cn:… (the certificate field it must come from). \
+            Roles: admin, operator, auditor, reader. Grants in the roles file apply as soon as it \
+            changes; the config's roles win over it.
+
             Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads the TLS files.
             """
     )
@@ -63,6 +67,8 @@ struct ServeCommand: AsyncParsableCommand {
     var vmmSocket: String?
     @Option(name: .customLong("vmm-socket-group"), help: "Group allowed to connect to the VMM socket (mode 0660). Env: BINDERY_VMM_SOCKET_GROUP.")
     var vmmSocketGroup: String?
+    @Option(name: .customLong("roles-file"), help: "JSON file of grants, identity to role, reloaded when it changes (default <data-dir>/pki/roles.json with the development PKI, none with --tls-cert). Env: BINDERY_ROLES_FILE.")
+    var rolesFile: String?
     @Option(name: .customLong("log-format"), help: "text or json (default text). Env: BINDERY_LOG_FORMAT.") var logFormat: String?
 
     func run() async throws {
@@ -95,13 +101,14 @@ struct ServeCommand: AsyncParsableCommand {
         default: throw ValidationError("--tls-cert, --tls-key and --client-ca go together (or none, for the development PKI)")
         }
         settings.roles = try file.roleGrants()
+        settings.rolesFile = rolesFile ?? environment["BINDERY_ROLES_FILE"] ?? file.rolesFile
         settings.allowedDevices = !allowedDevices.isEmpty ? allowedDevices
             : environment["BINDERY_ALLOW_DEVICES"].map { $0.split(separator: ",").map(String.init) } ?? file.devicePolicy?.allow ?? []
         settings.memoryDirectories = !memoryDirectories.isEmpty ? memoryDirectories
             : environment["BINDERY_MEMORY_DIRS"].map { $0.split(separator: ",").map(String.init) } ?? file.memoryDirectories
         settings.vmmSocket = vmmSocket ?? environment["BINDERY_VMM_SOCKET"] ?? file.vmmSocket
         settings.vmmSocketGroup = vmmSocketGroup ?? environment["BINDERY_VMM_SOCKET_GROUP"] ?? file.vmmSocketGroup
-        let format = logFormat ?? environment["BINDERY_LOG_FORMAT"] ?? "text"
+        let format = logFormat ?? environment["BINDERY_LOG_FORMAT"] ?? file.logFormat ?? "text"
         guard ["text", "json"].contains(format) else { throw ValidationError("--log-format must be text or json, not \(format)") }
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, json: format == "json") }
         let logger = Logging.Logger(label: "bindery")
@@ -132,48 +139,4 @@ struct ServeCommand: AsyncParsableCommand {
 struct LogLine: Sendable {
     let logger: Logging.Logger
     func line(_ message: String) { logger.info("\(message)") }
-}
-
-/// The JSON config file.
-struct ConfigFile: Decodable {
-    struct TLS: Decodable {
-        var certificate: String?
-        var key: String?
-        var clientCA: String?
-        var crl: String?
-    }
-    var dataDir: String?
-    var listen: [String]?
-    var kernel: String?
-    var sysfsRoot: String?
-    var faults: String?
-    var simulatedHost: String?
-    var memoryDirectories: [String]?
-    var vmmSocket: String?
-    var vmmSocketGroup: String?
-    var devicePolicy: DevicePolicyFile?
-    var tls: TLS?
-    var roles: [String: String]?
-
-    /// `devicePolicy: {allow: [...]}`.
-    struct DevicePolicyFile: Decodable {
-        var allow: [String]?
-    }
-
-    static func load(_ path: String?) throws -> ConfigFile {
-        guard let path else { return ConfigFile() }
-        do {
-            return try JSONDecoder().decode(ConfigFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
-        } catch {
-            throw ValidationError("config file \(path): \(error)")
-        }
-    }
-
-    func roleGrants() throws -> RoleMap {
-        do {
-            return try RoleMap.grants(roles ?? [:], source: "config file")
-        } catch {
-            throw ValidationError("\(error)")
-        }
-    }
 }

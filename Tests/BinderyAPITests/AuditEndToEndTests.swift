@@ -1,3 +1,4 @@
+import BinderyStore
 import Foundation
 import XCTest
 
@@ -34,6 +35,54 @@ final class AuditEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertEqual(verification["valid"] as? Bool, true)
         XCTAssertGreaterThanOrEqual(verification["events"] as? Int ?? 0, 4)
         XCTAssertEqual(try curl("/v1/audit?limit=5000", as: "auditor1").status, 422)
+    }
+
+    /// An export larger than any response buffer (the old one stopped at 64 MiB) streams whole,
+    /// at flat server memory, and resumes with `after`.
+    func testNDJSONExportStreamsPastTheResponseBufferAtFlatMemory() async throws {
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "auditor1", "--role", "auditor", "--data-dir", directory]).0, 0)
+        let events = 6000, payload = String(repeating: "p", count: 6 * 1024)  // 12 KiB an event: 72 MiB
+        do {
+            let store = try Store(dataDirectory: directory)
+            for batch in stride(from: 0, to: events, by: 500) {
+                try await store.write { [payload] db in
+                    for n in batch..<(batch + 500) {
+                        _ = try AuditChain.append(AuditRecord(actor: AuditActor(identity: "spiffe://test/bulk"), action: "vm.update",
+                                                              resourceType: "vm", resourceID: "vm-\(n)", outcome: .success,
+                                                              before: payload, after: payload), in: db)
+                    }
+                }
+            }
+        }
+        try startServer()
+        let pid = try XCTUnwrap(server?.processIdentifier)
+        let before = try Self.memory(of: pid)
+        let export = try curl("/v1/audit?resourceType=vm", as: "auditor1", headers: ["Accept: application/x-ndjson"])
+        XCTAssertEqual(export.status, 200)
+        XCTAssertTrue(export.headers.lowercased().contains("transfer-encoding: chunked"), export.headers)
+        let lines = export.body.split(separator: "\n")
+        XCTAssertEqual(lines.count, events)
+        XCTAssertGreaterThan(export.body.utf8.count, 64 << 20)
+        let seqs = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["seq"] as? Int }
+        XCTAssertEqual(seqs, Array(seqs.first!..<(seqs.first! + events)), "every event once, in order")
+        let after = try Self.memory(of: pid)
+        XCTAssertLessThan(after.peak - before.resident, 64 << 20, "the server's peak RSS grew by \((after.peak - before.resident) >> 20) MiB")
+
+        let resumed = try curl("/v1/audit?resourceType=vm&after=\(seqs[events - 101])", as: "auditor1", headers: ["Accept: application/x-ndjson"])
+        let resumedSeqs = resumed.body.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["seq"] as? Int
+        }
+        XCTAssertEqual(resumedSeqs, Array(seqs.suffix(100)), "after resumes just past the seq given")
+    }
+
+    /// VmRSS and VmHWM of `pid`, in bytes.
+    static func memory(of pid: Int32) throws -> (resident: Int, peak: Int) {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        func field(_ name: String) -> Int {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(name + ":") } ?? ""
+            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+        }
+        return (field("VmRSS"), field("VmHWM"))
     }
 
     func testTheOperatorsFeedCarriesResourceChangesOnly() throws {

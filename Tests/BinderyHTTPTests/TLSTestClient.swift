@@ -134,6 +134,45 @@ final class TLSTestClient: @unchecked Sendable {
         }
     }
 
+    /// Reads one response with a chunked body, decoding the chunks; nil when the connection ends
+    /// before the last chunk. `onRead` sees the body bytes decoded so far after each read.
+    func readChunkedResponse(onRead: (Int) -> Void = { _ in }) -> Response? {
+        guard let head = readResponse(toHead: true) else { return nil }
+        var body: [UInt8] = []
+        func line() -> [UInt8]? {
+            while true {
+                if let end = buffer.firstRange(of: [13, 10]) {
+                    let text = Array(buffer[..<end.lowerBound])
+                    buffer.removeFirst(end.upperBound)
+                    return text
+                }
+                guard fill() else { return nil }
+                onRead(body.count)
+            }
+        }
+        while true {
+            guard let sizeLine = line(), let size = Int(String(decoding: sizeLine, as: UTF8.self), radix: 16) else { return nil }
+            if size == 0 {
+                guard let trailer = line(), trailer.isEmpty else { return nil }
+                return Response(status: head.status, headers: head.headers, body: String(decoding: body, as: UTF8.self))
+            }
+            while buffer.count < size + 2 {
+                guard fill() else { return nil }
+                onRead(body.count + min(buffer.count, size))
+            }
+            guard buffer[size] == 13, buffer[size + 1] == 10 else { return nil }
+            body += buffer[..<size]
+            buffer.removeFirst(size + 2)
+        }
+    }
+
+    /// Reads until the server closes; what came (for bodies that end with the connection).
+    func readToEnd() -> [UInt8] {
+        while fill() {}
+        defer { buffer.removeAll() }
+        return buffer
+    }
+
     /// True when the server has closed the connection (read returns EOF or an error).
     func isClosedByServer() -> Bool { buffer.isEmpty && !fill() }
 

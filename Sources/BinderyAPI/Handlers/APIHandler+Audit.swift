@@ -3,7 +3,7 @@ import Foundation
 import OpenAPIRuntime
 
 extension APIHandler {
-    private static func schema(_ event: AuditEvent) -> Components.Schemas.AuditEvent {
+    static func schema(_ event: AuditEvent) -> Components.Schemas.AuditEvent {
         let record = event.record
         return Components.Schemas.AuditEvent(
             seq: Int64(event.seq), time: event.time,
@@ -30,22 +30,8 @@ extension APIHandler {
         query.after = Int(q.after ?? 0)
         let wantsNDJSON = input.headers.accept.contains { $0.contentType == .application_x_hyphen_ndjson }
         if wantsNDJSON {
-            // The whole selection, a page at a time from the database, one event per line.
-            var lines: [UInt8] = []
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            var page = query
-            page.limit = 1000
-            while true {
-                let events = try await store.read { [page] db in try AuditChain.events(page, in: db) }
-                for event in events {
-                    lines += try encoder.encode(Self.schema(event))
-                    lines.append(UInt8(ascii: "\n"))
-                }
-                guard let last = events.last, events.count == page.limit else { break }
-                page.after = last.seq
-            }
-            return .ok(.init(body: .application_x_hyphen_ndjson(HTTPBody(lines))))
+            return .ok(.init(body: .application_x_hyphen_ndjson(
+                HTTPBody(AuditExport(store: store, query: query), length: .unknown, iterationBehavior: .single))))
         }
         query.limit = limit + 1
         let events = try await store.read { [query] db in try AuditChain.events(query, in: db) }

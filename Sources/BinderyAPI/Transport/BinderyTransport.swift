@@ -133,7 +133,13 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
                 try await route.handler(typed, body, ServerRequestMetadata(pathParameters: parameters))
             }
             var bytes: [UInt8] = []
-            if let responseBody { bytes = try await [UInt8](collecting: responseBody, upTo: maxResponseBytes) }
+            var stream: HTTPBodyStream?
+            switch responseBody?.length {
+            case nil: break
+            // A body of unknown length (an export) is streamed, pulled as the client reads.
+            case .unknown: stream = responseBody.map(Self.stream(of:))
+            case .known: bytes = try await [UInt8](collecting: responseBody!, upTo: maxResponseBytes)
+            }
             // Framing and connection headers are the server's to write, once.
             let owned: Set<String> = ["content-length", "transfer-encoding", "connection", "date", "server"]
             // The generated code URI-encodes string header values (ETag: %221%22); ours never
@@ -141,10 +147,20 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
             return BinderyHTTP.HTTPResponse(status: response.status.code,
                                             headers: response.headerFields.filter { !owned.contains($0.name.canonicalName) }
                                                 .map { ($0.name.rawName, $0.value.removingPercentEncoding ?? $0.value) },
-                                            body: bytes)
+                                            body: bytes, stream: stream)
         } catch {
             return Self.problem(for: error).response
         }
+    }
+
+    /// The server pulls `body` a piece at a time; one task pulls, so the iterator is never shared.
+    private static func stream(of body: HTTPBody) -> HTTPBodyStream {
+        final class Pull: @unchecked Sendable {
+            var iterator: HTTPBody.AsyncIterator
+            init(_ body: HTTPBody) { iterator = body.makeAsyncIterator() }
+        }
+        let pull = Pull(body)
+        return HTTPBodyStream { try await pull.iterator.next().map(Array.init) }
     }
 
     /// Our own errors keep their problem. What the generated code threw while decoding is the

@@ -24,6 +24,31 @@ struct ResponseSerializer {
         if includeBody && !bodyless { output.append(contentsOf: response.body) }
     }
 
+    /// Appends the head of a streamed response: `Transfer-Encoding: chunked`, or for an HTTP/1.0
+    /// client (no chunked coding) a body that ends when the connection closes.
+    mutating func appendStreamingHead(_ response: HTTPResponse, to output: inout [UInt8], chunked: Bool, close: Bool) {
+        var head = "HTTP/1.1 \(response.status) \(HTTPStatus.reason(response.status))\r\nDate: \(date())\r\nServer: \(serverName)\r\n"
+        for (name, value) in response.headers {
+            head += name + ": " + value + "\r\n"
+        }
+        if chunked { head += "Transfer-Encoding: chunked\r\n" }
+        if close { head += "Connection: close\r\n" }
+        head += "\r\n"
+        output.append(contentsOf: head.utf8)
+        if !response.body.isEmpty { Self.appendPiece(response.body, to: &output, chunked: chunked) }
+    }
+
+    /// Appends one piece of a streamed body, framed as a chunk when `chunked`.
+    static func appendPiece(_ piece: [UInt8], to output: inout [UInt8], chunked: Bool) {
+        guard !piece.isEmpty else { return }
+        if chunked { output.append(contentsOf: (String(piece.count, radix: 16) + "\r\n").utf8) }
+        output.append(contentsOf: piece)
+        if chunked { output.append(contentsOf: [13, 10]) }
+    }
+
+    /// The last chunk (no trailers).
+    static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
+
     /// The IMF-fixdate of now, recomputed once a second.
     private mutating func date() -> String {
         var now = time(nil)

@@ -39,6 +39,8 @@ final class Connection {
     var chunked: ChunkedDecoder?
     /// A handler is working on a request: nothing more is parsed until it answers (pipelining order).
     var isDispatched = false
+    /// A streamed response going out (`HTTPBodyStream`); nil otherwise.
+    var streaming: Streaming?
     /// The TLS context generation whose CRLs the peer was last checked against (0: never).
     var revocationCheckedGeneration = 0
     /// Close once the output is flushed.
@@ -52,6 +54,16 @@ final class Connection {
     var interest: UInt32 = 0
     /// The socket is in the loop's epoll set (its mask may be 0: errors and hangups only).
     var isRegistered = false
+
+    /// How a streamed response is framed and ends, and its producer if it waits for room.
+    struct Streaming {
+        /// Chunked framing (HTTP/1.1); else the body ends with the connection (HTTP/1.0).
+        var chunked: Bool
+        /// The connection serves more requests after the last chunk.
+        var keepAlive: Bool
+        /// The producer, waiting until the output drains below the low-water mark.
+        var waiter: CheckedContinuation<Bool, Never>?
+    }
 
     init(token: UInt64, fd: Int32, remoteAddress: String, tls: TLSConnection, isOverflow: Bool) {
         self.token = token

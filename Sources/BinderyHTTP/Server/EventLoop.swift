@@ -28,7 +28,21 @@ final class EventLoop: @unchecked Sendable {
 
     // Shared with other threads; guarded by `lock`.
     private let lock = NSLock()
-    private var completions: [(token: UInt64, response: HTTPResponse)] = []
+    private var completions: [(token: UInt64, delivery: Delivery)] = []
+
+    /// What a handler or a stream producer hands to the loop.
+    private enum Delivery {
+        /// A handler's response.
+        case response(HTTPResponse)
+        /// A piece of a streamed body; the continuation hears when the producer may go on
+        /// (false: the connection is gone, stop).
+        case piece([UInt8], CheckedContinuation<Bool, Never>)
+        /// The end of a streamed body; `failed`: the producer threw, cut the body short.
+        case end(failed: Bool)
+    }
+
+    /// A streamed body's producer may go on once no more than this is waiting to be sent.
+    static let streamLowWater = 64 * 1024
     private var shutdownRequested = false
 
     private static let wakeToken: UInt64 = 1
@@ -63,7 +77,11 @@ final class EventLoop: @unchecked Sendable {
 
     /// Hands a handler's response back to the loop (any thread).
     func post(_ response: HTTPResponse, to token: UInt64) {
-        lock.withLock { completions.append((token, response)) }
+        deliver(.response(response), to: token)
+    }
+
+    private func deliver(_ delivery: Delivery, to token: UInt64) {
+        lock.withLock { completions.append((token, delivery)) }
         wake()
     }
 
@@ -117,12 +135,20 @@ final class EventLoop: @unchecked Sendable {
     private func drainWakeups() {
         var value: UInt64 = 0
         _ = Glibc.read(wakeFD, &value, 8)
-        let (ready, stop) = lock.withLock { () -> ([(token: UInt64, response: HTTPResponse)], Bool) in
+        let (ready, stop) = lock.withLock { () -> ([(token: UInt64, delivery: Delivery)], Bool) in
             defer { completions.removeAll() }
             return (completions, shutdownRequested)
         }
-        for (token, response) in ready {
-            if let connection = connections[token] { complete(connection, with: response) }
+        for (token, delivery) in ready {
+            guard let connection = connections[token] else {
+                if case let .piece(_, producer) = delivery { producer.resume(returning: false) }
+                continue
+            }
+            switch delivery {
+            case let .response(response): complete(connection, with: response)
+            case let .piece(bytes, producer): send(bytes, on: connection, producer: producer)
+            case let .end(failed): finishStream(on: connection, failed: failed)
+            }
         }
         if stop && !isShuttingDown { beginShutdown() }
     }
@@ -400,6 +426,10 @@ final class EventLoop: @unchecked Sendable {
         handlerTasks[connection.token] = nil
         connection.isDispatched = false
         let keepAlive = (head?.keepAlive ?? false) && !response.closesConnection && !connection.closeAfterFlush && !isShuttingDown
+        if let stream = response.stream, head?.method != "HEAD", response.status >= 200, response.status != 204, response.status != 304 {
+            startStream(stream, of: response, on: connection, chunked: head?.minorVersion != 0, keepAlive: keepAlive && head?.minorVersion != 0)
+            return
+        }
         serializer.append(response, to: &connection.output, includeBody: head?.method != "HEAD", close: !keepAlive,
                           keepAlive10: keepAlive && head?.minorVersion == 0)
         if !keepAlive {
@@ -410,6 +440,75 @@ final class EventLoop: @unchecked Sendable {
         if connection.phase == .closing { return }
         connection.setDeadline(.keepAlive, after: configuration.keepAliveTimeout, now: Self.now())
         readAndProcess(connection)  // pipelined requests, and plaintext OpenSSL already holds
+    }
+
+    // MARK: - Streamed bodies
+
+    /// Sends the head, then runs the producer as a task that hands each piece to the loop and
+    /// waits until the loop has room for more. The connection reads no further request meanwhile.
+    private func startStream(_ stream: HTTPBodyStream, of response: HTTPResponse, on connection: Connection, chunked: Bool, keepAlive: Bool) {
+        connection.isDispatched = true
+        connection.streaming = Connection.Streaming(chunked: chunked, keepAlive: keepAlive)
+        connection.setDeadline(.none, after: .zero, now: 0)
+        serializer.appendStreamingHead(response, to: &connection.output, chunked: chunked, close: !keepAlive)
+        let token = connection.token
+        server.inFlight.increment()
+        handlerTasks[token] = Task {
+            defer { self.server.inFlight.decrement() }
+            do {
+                while let piece = try await stream.next() {
+                    guard !piece.isEmpty else { continue }
+                    let goOn = await withCheckedContinuation { producer in self.deliver(.piece(piece, producer), to: token) }
+                    guard goOn else { return }
+                }
+                self.deliver(.end(failed: false), to: token)
+            } catch {
+                self.deliver(.end(failed: true), to: token)
+            }
+        }
+        guard flush(connection) else { return }
+        updateInterest(connection)
+    }
+
+    /// Queues a piece and lets the producer go on at once if little is waiting, else when
+    /// `flush` has drained the output (EPOLLOUT).
+    private func send(_ piece: [UInt8], on connection: Connection, producer: CheckedContinuation<Bool, Never>) {
+        guard let streaming = connection.streaming else {
+            producer.resume(returning: false)
+            return
+        }
+        ResponseSerializer.appendPiece(piece, to: &connection.output, chunked: streaming.chunked)
+        connection.streaming?.waiter = producer
+        guard flush(connection) else { return }
+        resumeProducerIfDrained(connection)
+    }
+
+    private func resumeProducerIfDrained(_ connection: Connection) {
+        guard connection.pendingOutput <= Self.streamLowWater, let producer = connection.streaming?.waiter else { return }
+        connection.streaming?.waiter = nil
+        producer.resume(returning: true)
+    }
+
+    /// The producer is done: the last chunk, then the next request (keep-alive) or close. A
+    /// producer that failed gets its body cut: the connection closes without the last chunk.
+    private func finishStream(on connection: Connection, failed: Bool) {
+        guard let streaming = connection.streaming else { return }
+        handlerTasks[connection.token] = nil
+        if failed {
+            close(connection)
+            return
+        }
+        if streaming.chunked { connection.output.append(contentsOf: ResponseSerializer.lastChunk) }
+        connection.streaming = nil
+        connection.isDispatched = false
+        if !streaming.keepAlive {
+            connection.closeAfterFlush = true
+            connection.phase = .closing
+        }
+        guard flush(connection) else { return }
+        if connection.phase == .closing { return }
+        connection.setDeadline(.keepAlive, after: configuration.keepAliveTimeout, now: Self.now())
+        readAndProcess(connection)
     }
 
     private func respondAndClose(_ connection: Connection, _ response: HTTPResponse) {
@@ -423,16 +522,22 @@ final class EventLoop: @unchecked Sendable {
 
     /// Writes pending output. False when the connection is gone or must wait for EPOLLOUT.
     private func flush(_ connection: Connection) -> Bool {
+        var wrote = false
         while connection.pendingOutput > 0 {
             let outcome = connection.output.withUnsafeBytes { bytes in
                 connection.tls.write(UnsafeRawBufferPointer(rebasing: bytes[connection.outputStart...]))
             }
             switch outcome {
-            case let .done(count): connection.outputStart += count
+            case let .done(count):
+                connection.outputStart += count
+                wrote = true
             case .wantWrite, .wantRead:
-                if connection.deadlineKind != .write {
+                // A stream may take long at a slow reader: the write deadline is for no progress at all.
+                if connection.deadlineKind != .write || (wrote && connection.streaming != nil) {
                     connection.setDeadline(.write, after: configuration.writeTimeout, now: Self.now())
                 }
+                if connection.streaming != nil { compactOutput(connection) }
+                resumeProducerIfDrained(connection)
                 updateInterest(connection)
                 return false
             case .closed, .failed:
@@ -440,15 +545,29 @@ final class EventLoop: @unchecked Sendable {
                 return false
             }
         }
-        connection.output.removeAll(keepingCapacity: connection.output.capacity <= 64 * 1024)
+        connection.output.removeAll(keepingCapacity: connection.output.capacity <= 256 * 1024)
         connection.outputStart = 0
-        if connection.deadlineKind == .write { connection.setDeadline(.keepAlive, after: configuration.keepAliveTimeout, now: Self.now()) }
+        if connection.deadlineKind == .write {
+            if connection.streaming != nil {
+                connection.setDeadline(.none, after: .zero, now: 0)  // waiting on the producer, not the client
+            } else {
+                connection.setDeadline(.keepAlive, after: configuration.keepAliveTimeout, now: Self.now())
+            }
+        }
+        resumeProducerIfDrained(connection)
         if connection.closeAfterFlush && !connection.isDispatched && connection.head == nil {
             connection.tls.shutdown()
             close(connection)
             return false
         }
         return true
+    }
+
+    /// Drops the bytes already sent from the front of a stream's output, so it does not grow.
+    private func compactOutput(_ connection: Connection) {
+        guard connection.outputStart > 64 * 1024 else { return }
+        connection.output.removeFirst(connection.outputStart)
+        connection.outputStart = 0
     }
 
     private func updateInterest(_ connection: Connection) {
@@ -479,6 +598,10 @@ final class EventLoop: @unchecked Sendable {
         guard connections.removeValue(forKey: connection.token) != nil else { return }
         pendingHeads[connection.token] = nil
         handlerTasks.removeValue(forKey: connection.token)?.cancel()
+        if let producer = connection.streaming?.waiter {
+            connection.streaming?.waiter = nil
+            producer.resume(returning: false)
+        }
         _ = bindery_epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, 0, 0)
         Glibc.close(connection.fd)
         server.release(connection.isOverflow ? .overflow : .accept)

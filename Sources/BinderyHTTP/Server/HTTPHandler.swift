@@ -34,7 +34,20 @@ public struct HTTPRequest: Sendable {
     public var peer: PeerInfo
 }
 
-/// A response. `Content-Length`, `Date`, `Server` and `Connection` are added by the server.
+/// A response body produced piece by piece, sent chunked. The server asks for the next piece
+/// only once the previous one has nearly left for the socket, so a slow reader slows the
+/// producer instead of making the server buffer; if the client goes, the producer's task is
+/// cancelled. A thrown error ends the body without its last chunk, so the client sees it cut.
+public struct HTTPBodyStream: Sendable {
+    /// The next piece, or nil at the end.
+    public let next: @Sendable () async throws -> [UInt8]?
+
+    /// A stream that asks `next` for each piece.
+    public init(_ next: @escaping @Sendable () async throws -> [UInt8]?) { self.next = next }
+}
+
+/// A response. `Content-Length` (or `Transfer-Encoding`), `Date`, `Server` and `Connection`
+/// are added by the server.
 public struct HTTPResponse: Sendable {
     /// Status code.
     public var status: Int
@@ -42,14 +55,18 @@ public struct HTTPResponse: Sendable {
     public var headers: [(name: String, value: String)]
     /// Body bytes.
     public var body: [UInt8]
+    /// A body of unknown length, sent after `body` (normally empty) with chunked framing.
+    public var stream: HTTPBodyStream?
     /// Close the connection after this response.
     public var closesConnection: Bool
 
     /// A response from its parts.
-    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = [], closesConnection: Bool = false) {
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = [], stream: HTTPBodyStream? = nil,
+                closesConnection: Bool = false) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.stream = stream
         self.closesConnection = closesConnection
     }
 

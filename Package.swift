@@ -74,6 +74,8 @@ let package = Package(
             dependencies: [
                 "COpenSSL",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the audit chain walk that reads row buffers in place.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings,
             plugins: ["EmbedMigrationsPlugin"]

@@ -23,6 +23,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case writerClosed
     /// A client-controlled count reached its limit.
     case limitReached(what: String, limit: Int)
+    /// The audit signing key could not be read or made.
+    case signingKey(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -46,6 +48,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
             return "the store's writer is closed"
         case let .limitReached(what, limit):
             return "\(what) reached the limit of \(limit)"
+        case let .signingKey(path, reason):
+            return "audit signing key \(path): \(reason)"
         }
     }
 }

@@ -187,3 +187,38 @@ int bindery_tls_peer_revoked(SSL_CTX *current, SSL *ssl) {
     X509_STORE_unlock(store);
     return revoked;
 }
+
+// ------------------------------------------------------------------------------------
+// Ed25519, for signed audit checkpoints.
+// ------------------------------------------------------------------------------------
+
+int bindery_ed25519_public_key(const unsigned char seed[32], unsigned char public_key[32]) {
+    EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    if (!key) return 0;
+    size_t length = 32;
+    int ok = EVP_PKEY_get_raw_public_key(key, public_key, &length) == 1 && length == 32;
+    EVP_PKEY_free(key);
+    return ok;
+}
+
+int bindery_ed25519_sign(const unsigned char seed[32], const void *message, size_t length, unsigned char signature[64]) {
+    EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    size_t written = 64;
+    int ok = key && context && EVP_DigestSignInit(context, NULL, NULL, NULL, key) == 1 &&
+             EVP_DigestSign(context, signature, &written, message, length) == 1 && written == 64;
+    EVP_MD_CTX_free(context);
+    EVP_PKEY_free(key);
+    return ok;
+}
+
+int bindery_ed25519_verify(const unsigned char public_key[32], const void *message, size_t length, const unsigned char signature[64]) {
+    EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, public_key, 32);
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    int ok = key && context && EVP_DigestVerifyInit(context, NULL, NULL, NULL, key) == 1 &&
+             EVP_DigestVerify(context, signature, 64, message, length) == 1;
+    EVP_MD_CTX_free(context);
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    return ok;
+}

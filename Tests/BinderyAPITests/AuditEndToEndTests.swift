@@ -31,6 +31,12 @@ final class AuditEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertGreaterThanOrEqual(lines.count, 3)
         for line in lines { XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(line.utf8))) }
 
+        for accept in ["Accept:", "Accept: */*", "Accept: application/x-ndjson;q=0.5, application/json"] {
+            let page = try curl("/v1/audit?resourceType=vm&limit=1", as: "auditor1", headers: [accept])
+            XCTAssertTrue(page.headers.lowercased().contains("content-type: application/json"), "\(accept): \(page.headers)")
+            XCTAssertEqual((try json(page.body)["items"] as? [Any])?.count, 1, accept)
+        }
+
         let verification = try json(try curl("/v1/audit/verify", as: "auditor1").body)
         XCTAssertEqual(verification["valid"] as? Bool, true)
         XCTAssertGreaterThanOrEqual(verification["events"] as? Int ?? 0, 4)
@@ -73,6 +79,41 @@ final class AuditEndToEndTests: EndToEndTestCase, @unchecked Sendable {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["seq"] as? Int
         }
         XCTAssertEqual(resumedSeqs, Array(seqs.suffix(100)), "after resumes just past the seq given")
+    }
+
+    /// Checkpoints over the API: signed on request and at shutdown, listed for export, counted by
+    /// verification; a tail cut from the database after them makes verification fail.
+    func testSignedCheckpointsAreExportedAndCatchACutTail() async throws {
+        XCTAssertEqual(try bindery(["pki", "issue-client", "--name", "auditor1", "--role", "auditor", "--data-dir", directory]).0, 0)
+        try startServer()
+        for n in 0..<3 {
+            XCTAssertEqual(try curl("/v1/vms", method: "POST", body: #"{"name":"signed-\#(n)"}"#).status, 201)
+        }
+        let created = try curl("/v1/audit/checkpoints", as: "auditor1", method: "POST")
+        XCTAssertEqual(created.status, 200, created.body)
+        let checkpoint = try json(created.body)
+        let seq = try XCTUnwrap(checkpoint["seq"] as? Int)
+        XCTAssertEqual((checkpoint["publicKey"] as? String)?.count, 64)
+        XCTAssertEqual((checkpoint["signature"] as? String)?.count, 128)
+        let listed = try json(try curl("/v1/audit/checkpoints", as: "auditor1").body)["items"] as? [[String: Any]] ?? []
+        XCTAssertEqual(listed.last?["seq"] as? Int, seq)
+        XCTAssertEqual(try curl("/v1/audit/checkpoints", as: "admin", method: "POST").status, 200)
+        let verified = try json(try curl("/v1/audit/verify", as: "auditor1").body)
+        XCTAssertEqual(verified["valid"] as? Bool, true)
+        XCTAssertGreaterThanOrEqual(verified["checkpoints"] as? Int ?? 0, 1)
+
+        XCTAssertEqual(try curl("/v1/vms", method: "POST", body: #"{"name":"last"}"#).status, 201)
+        stopServer()  // signs the head once more
+        let store = try Store(dataDirectory: directory)
+        let head = try await store.read { db in try AuditCheckpoints.latest(in: db)?.seq ?? 0 }
+        XCTAssertGreaterThan(head, seq, "a checkpoint signed at shutdown covers the last change")
+        try await store.pool.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_events_no_delete")
+            try db.execute(sql: "DELETE FROM audit_events WHERE seq > ?", arguments: [head - 1])
+        }
+        let (status, output) = try bindery(["audit", "verify", "--data-dir", directory])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("truncated"), output)
     }
 
     /// VmRSS and VmHWM of `pid`, in bytes.

@@ -51,6 +51,38 @@ final class AuditChainTests: XCTestCase {
         }
     }
 
+    /// The walk that reads SQLite's row buffers must say exactly what the walk through decoded
+    /// events says: for escapes, control characters, non-ASCII and NULLs, intact or tampered.
+    func testRowBufferWalkAgreesWithTheDecodingWalk() async throws {
+        let odd = [
+            AuditRecord(actor: AuditActor(identity: "cn:\"quoted\" \\ back"), action: "grant.change", resourceType: "grants",
+                        outcome: .denied),
+            AuditRecord(actor: AuditActor(identity: "spiffe://x/é ü 🚀", role: "reader", remoteAddress: "[::1]:1"), requestID: "tab\there",
+                        action: "vm.update", resourceType: "vm", resourceID: "vm-\u{1}\u{1f}", outcome: .failed, httpStatus: 500,
+                        before: "{\"a\":\"line\nbreak\r\"}", after: ""),
+        ]
+        let tamperings = [
+            nil, "UPDATE audit_events SET before_json = 'x\u{2}y' WHERE seq = 3", "UPDATE audit_events SET http_status = NULL WHERE seq = 4",
+            "UPDATE audit_events SET actor_role = NULL WHERE seq = 2", "UPDATE audit_events SET prev_hash = zeroblob(32) WHERE seq = 5",
+            "UPDATE audit_events SET hash = zeroblob(32) WHERE seq = 1",
+        ]
+        for tampering in tamperings {
+            let store = try await makeStoreWithEvents(2)
+            for record in odd + [record(3), record(4)] {
+                _ = try await store.write { db in try AuditChain.append(record, in: db) }
+            }
+            if let tampering {
+                try await store.pool.write { db in
+                    try db.execute(sql: "DROP TRIGGER audit_events_no_update")
+                    try db.execute(sql: tampering)
+                }
+            }
+            let (fast, reference) = try await store.read { db in (try AuditChain.verify(in: db), try AuditChain.verifyByDecoding(in: db)) }
+            XCTAssertEqual(fast, reference, tampering ?? "intact")
+            XCTAssertEqual(fast.isValid, tampering == nil, tampering ?? "intact")
+        }
+    }
+
     func testEmptyChainVerifies() throws {
         let store = try Store(dataDirectory: try makeScratchDirectory(self))
         let verification = try store.pool.read { db in try AuditChain.verify(in: db) }

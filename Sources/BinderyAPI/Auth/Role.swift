@@ -41,7 +41,7 @@ enum Permission: Sendable {
         case "getHealth", "getReadiness", "getOpenAPI": return .anyone
         case "getMetrics": return .readResources
         case "getHost", "listVMs", "getVM", "listDevices", "getDevice", "getBinding", "listBindings": return .readResources
-        case "listAuditEvents", "verifyAudit": return .readAudit
+        case "listAuditEvents", "verifyAudit", "listAuditCheckpoints", "createAuditCheckpoint": return .readAudit
         case "watchEvents": return .watch
         case "createVM", "updateVM", "deleteVM", "assignDevice", "unassignDevice", "createBinding", "replacePageTable", "deleteBinding": return .write
         default: return nil

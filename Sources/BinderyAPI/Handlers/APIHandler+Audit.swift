@@ -28,7 +28,12 @@ extension APIHandler {
         query.since = q.since.map { Timestamp.format($0) }
         query.until = q.until.map { Timestamp.format($0) }
         query.after = Int(q.after ?? 0)
-        let wantsNDJSON = input.headers.accept.contains { $0.contentType == .application_x_hyphen_ndjson }
+        // NDJSON only when asked for above JSON: no Accept header (which the generated code reads
+        // as "every type") or */* gets a JSON page, never the whole history.
+        let accept = input.headers.accept
+        let ndjson = accept.filter { $0.contentType == .application_x_hyphen_ndjson }.map(\.quality.doubleValue).max()
+        let json = accept.filter { $0.contentType != .application_x_hyphen_ndjson }.map(\.quality.doubleValue).max()
+        let wantsNDJSON = (ndjson ?? 0) > (json ?? 0)
         if wantsNDJSON {
             return .ok(.init(body: .application_x_hyphen_ndjson(
                 HTTPBody(AuditExport(store: store, query: query), length: .unknown, iterationBehavior: .single))))
@@ -41,9 +46,33 @@ extension APIHandler {
     }
 
     func verifyAudit(_ input: Operations.verifyAudit.Input) async throws -> Operations.verifyAudit.Output {
-        let result = try await store.read { db in try AuditChain.verify(in: db) }
+        let trustedKey = signingKey?.publicKey
+        let result = try await store.read { db in try AuditChain.verify(in: db, trustedKey: trustedKey) }
         return .ok(.init(body: .json(.init(valid: result.isValid, events: Int64(result.events), head: result.head,
-                                            firstBrokenSeq: result.firstBrokenSeq.map(Int64.init), reason: result.reason))))
+                                            firstBrokenSeq: result.firstBrokenSeq.map(Int64.init), reason: result.reason,
+                                            checkpoints: Int64(result.checkpoints)))))
+    }
+
+    private static func schema(_ checkpoint: AuditCheckpoint) -> Components.Schemas.AuditCheckpoint {
+        .init(seq: Int64(checkpoint.seq), headHash: checkpoint.headHash.hexString, time: checkpoint.time,
+              publicKey: checkpoint.publicKey.hexString, signature: checkpoint.signature.hexString)
+    }
+
+    func listAuditCheckpoints(_ input: Operations.listAuditCheckpoints.Input) async throws -> Operations.listAuditCheckpoints.Output {
+        let limit = try Validation.pageLimit(input.query.limit)
+        let after = Int(input.query.after ?? 0)
+        let checkpoints = try await store.read { db in try AuditCheckpoints.list(after: after, limit: limit + 1, in: db) }
+        let page = checkpoints.prefix(limit)
+        return .ok(.init(body: .json(.init(items: page.map(Self.schema),
+                                            nextCursor: checkpoints.count > limit ? page.last.map { Int64($0.seq) } : nil))))
+    }
+
+    func createAuditCheckpoint(_ input: Operations.createAuditCheckpoint.Input) async throws -> Operations.createAuditCheckpoint.Output {
+        guard let key = signingKey else { throw APIError.conflict("no-signing-key", "this server has no audit signing key") }
+        guard let checkpoint = try await store.write({ db in try AuditCheckpoints.create(with: key, in: db) }) else {
+            throw APIError.conflict("empty-audit-history", "the audit history is empty: there is no head to sign")
+        }
+        return .ok(.init(body: .json(Self.schema(checkpoint))))
     }
 
     func watchEvents(_ input: Operations.watchEvents.Input) async throws -> Operations.watchEvents.Output {

@@ -15,6 +15,8 @@ struct APIHandler: APIProtocol {
     let memoryPolicy: GuestMemoryPolicy
     /// The VMM socket's path, told to whoever gets an attach token.
     var vmmSocketPath = ""
+    /// The key that signs audit checkpoints (the only key verification trusts).
+    var signingKey: AuditSigningKey?
 
     func getHost(_ input: Operations.getHost.Input) async throws -> Operations.getHost.Output {
         let host = capabilities()

@@ -54,6 +54,7 @@ package final class BinderyService: @unchecked Sendable {
     private var reconciler: Reconciler?
     private var vmmSocket: VMMSocketServer?
     private var watchdog: Task<Void, Never>?
+    private var checkpointer: AuditCheckpointer?
     /// The kernel driver chosen (`linux` or `simulated`).
     package private(set) var kernelDriver = ""
     /// The addresses bound.
@@ -125,6 +126,9 @@ package final class BinderyService: @unchecked Sendable {
         vmmSocket = vmmServer
         var handler = APIHandler(store: store, reconciler: reconciler, capabilities: { reconciler.capabilities }, kernelReachable: { kernel.unreachableReason() }, metrics: metrics, memoryPolicy: memoryPolicy)
         handler.vmmSocketPath = vmmServer.path
+        let signingKey = try AuditSigningKey.load(dataDirectory: configuration.dataDirectory, create: true)
+        handler.signingKey = signingKey
+        if let signingKey { checkpointer = AuditCheckpointer(store: store, key: signingKey, log: log) }
         try handler.registerHandlers(on: transport, configuration: .init(dateTranscoder: RFC3339.Transcoder()), middlewares: [MetricsMiddleware(metrics: metrics)])
 
         var http = HTTPServerConfiguration(listen: configuration.listen, tls: tls)
@@ -217,6 +221,7 @@ package final class BinderyService: @unchecked Sendable {
         watchdog?.cancel()
         vmmSocket?.stop()
         await reconciler?.stop()
+        await checkpointer?.stop()  // last: it signs everything the reconciler recorded
     }
 }
 

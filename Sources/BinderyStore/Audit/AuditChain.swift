@@ -37,10 +37,28 @@ public enum AuditChain {
         public var firstBrokenSeq: Int?
         /// Why it does not verify.
         public var reason: String?
+        /// Signed checkpoints found to match the chain.
+        public var checkpoints = 0
+
+        /// A verification's outcome.
+        public init(isValid: Bool, events: Int, head: String, firstBrokenSeq: Int?, reason: String?, checkpoints: Int = 0) {
+            self.isValid = isValid
+            self.events = events
+            self.head = head
+            self.firstBrokenSeq = firstBrokenSeq
+            self.reason = reason
+            self.checkpoints = checkpoints
+        }
     }
 
-    /// Walks the chain in `seq` order, reading it in pages so memory stays flat.
-    public static func verify(in db: Database) throws -> Verification {
+    /// Walks the chain in `seq` order, recomputing every hash (`ChainWalk`), at flat memory, and
+    /// checks every signed checkpoint against it; with `trustedKey`, only that key may sign.
+    public static func verify(in db: Database, trustedKey: [UInt8]? = nil) throws -> Verification {
+        try ChainWalk.verify(in: db, trustedKey: trustedKey)
+    }
+
+    /// The same walk through `AuditEvent` values: the reference `ChainWalk` is tested against.
+    static func verifyByDecoding(in db: Database) throws -> Verification {
         var expectedSeq = 1
         var previousHash = genesisHash
         let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_events ORDER BY seq")

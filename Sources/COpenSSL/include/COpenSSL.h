@@ -129,4 +129,11 @@ int bindery_tls_enable_rotating_tickets(SSL_CTX *ctx);
 /// Makes a new current key; the old current becomes the previous. Returns 1 on success.
 int bindery_tls_rotate_ticket_keys(void);
 
+/// The Ed25519 public key of the private key `seed`. Returns 1 on success.
+int bindery_ed25519_public_key(const unsigned char seed[32], unsigned char public_key[32]);
+/// Signs `length` bytes at `message` with the Ed25519 key `seed`. Returns 1 on success.
+int bindery_ed25519_sign(const unsigned char seed[32], const void *message, size_t length, unsigned char signature[64]);
+/// 1 when `signature` is `public_key`'s Ed25519 signature of the message, else 0.
+int bindery_ed25519_verify(const unsigned char public_key[32], const void *message, size_t length, const unsigned char signature[64]);
+
 #endif

@@ -35,15 +35,18 @@ struct AuditVerifyCommand: ParsableCommand {
         } catch let error as StoreError {
             throw CommandFailure(error.description)
         }
-        let result = try store.pool.read { db in try AuditChain.verify(in: db) }
+        // The data dir's signing key is the only one whose checkpoints count.
+        let key = try AuditSigningKey.load(dataDirectory: data.dataDirectory, create: false)
+        let result = try store.pool.read { db in try AuditChain.verify(in: db, trustedKey: key?.publicKey) }
         if json {
             var object: [String: Any] = ["valid": result.isValid, "events": result.events, "head": result.head]
             if let seq = result.firstBrokenSeq { object["firstBrokenSeq"] = seq }
             if let reason = result.reason { object["reason"] = reason }
+            object["checkpoints"] = result.checkpoints
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else if result.isValid {
-            print("audit chain valid: \(result.events) events, head \(result.head)")
+            print("audit chain valid: \(result.events) events, head \(result.head), \(result.checkpoints) signed checkpoint(s) match")
         } else {
             print("audit chain BROKEN at seq \(result.firstBrokenSeq ?? 0): \(result.reason ?? "") (\(result.events) events before it verify)")
         }

@@ -31,6 +31,7 @@ manual=.build/plugins/GenerateManual/outputs/bindery/bindery.8
 
 root=$(mktemp -d "${TMPDIR:-/tmp}/bindery-deb.XXXXXX")
 trap 'rm -rf "$root"' EXIT
+chmod 0755 "$root"  # the package's ./ entry: mktemp made it 0700
 install -d -m 0755 "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/bindery" \
     "$root/usr/share/man/man8" "$root/usr/share/doc/bindery" \
     "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions"

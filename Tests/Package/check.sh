@@ -29,9 +29,12 @@ for path in ./usr/bin/bindery ./lib/systemd/system/bindery.service ./etc/bindery
     grep -q " $path\$" <<<"$listing" || fail "$path is not in the package"
 done
 grep -q '^drwx------ root/root .* ./var/lib/bindery/$' <<<"$listing" || fail "/var/lib/bindery is not 0700 root"
-dpkg-deb -f "$deb" Depends | tee /dev/stderr | grep -q 'libssl3' || fail "Depends lacks libssl3"
-dpkg-deb -f "$deb" Depends | grep -q 'libsqlite3-0' || fail "Depends lacks libsqlite3-0"
-if dpkg-deb -f "$deb" Depends | grep -qi 'swift'; then fail "Depends names a Swift runtime: it must be linked statically"; fi
+grep -q '^drwxr-xr-x root/root .* ./$' <<<"$listing" || fail "the package's root directory is not 0755"
+depends=$(dpkg-deb -f "$deb" Depends)
+echo "Depends: $depends"
+grep -q 'libssl3' <<<"$depends" || fail "Depends lacks libssl3"
+grep -q 'libsqlite3-0' <<<"$depends" || fail "Depends lacks libsqlite3-0"
+if grep -qi 'swift' <<<"$depends"; then fail "Depends names a Swift runtime: it must be linked statically"; fi
 echo "files and Depends: ok"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bindery-deb-check.XXXXXX")

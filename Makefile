@@ -10,7 +10,7 @@ FUZZ_DIR := .build-fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := --product bindery-fuzz --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
 
-.PHONY: help deps serve build test deb deb-check unit-check quickstart-check contract-check contract-live kernel-test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http clean
+.PHONY: help deps serve build test deb deb-check unit-check quickstart-check contract-check contract-live kernel-test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http bench-audit clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -91,7 +91,7 @@ fuzz-smoke: fuzz-build ## Fuzz the HTTP parser and the bind decoder for FUZZ_SEC
 fuzz: ## Fuzz for longer (FUZZ_SECONDS=600 by default here).
 	$(MAKE) fuzz-smoke FUZZ_SECONDS=$${FUZZ_SECONDS:-600}
 
-bench: bench-store bench-kernel bench-reconcile bench-http ## Run every benchmark (not part of the tests).
+bench: bench-store bench-kernel bench-reconcile bench-http bench-audit ## Run every benchmark (not part of the tests).
 
 bench-store: deps ## Durable writes/s: group commit vs one commit per write.
 	$(SWIFT) build -c release --product bindery-bench
@@ -133,6 +133,12 @@ deb: deb-deps ## Build .build/deb/bindery_<version>_amd64.deb (release, Swift ru
 
 deb-check: deb-deps ## Build the package and check it: lintian (no errors), its files, --version, serve on the packaged config, systemd-analyze verify, man -l, install/upgrade/remove/purge.
 	Tests/Package/check.sh
+
+bench-audit: deps ## The audit history at 1,000,000 events: each filter's page latency and req/s, the NDJSON export (events/s, server RSS), verification.
+	$(SWIFT) build -c release --product bindery
+	$(SWIFT) build -c release --product bindery-bench
+	$(SWIFT) build -c release --product bindery-load
+	python3 Tests/Bench/audit_bench.py
 
 clean: ## Remove build products.
 	rm -rf .build .build-deb $(FUZZ_DIR) $(FUZZ_DIR).log

@@ -1,10 +1,12 @@
 // bindery-load: an HTTPS/1.1 load generator that presents a client certificate (wrk cannot),
 // so Bindery and nginx can be measured with mutual TLS by the same client.
 //
-//   bindery-load keepalive PORT CA CERT KEY CONNECTIONS SECONDS   requests/s, p50/p99 latency
-//   bindery-load handshake PORT CA CERT KEY CONNECTIONS SECONDS   full handshakes/s (no resumption)
-//   bindery-load idle      PORT CA CERT KEY CONNECTIONS SECONDS   open, one request each, hold
+//   bindery-load keepalive PORT CA CERT KEY CONNECTIONS SECONDS [PATH]   requests/s, p50/p99 latency
+//   bindery-load handshake PORT CA CERT KEY CONNECTIONS SECONDS [PATH]   full handshakes/s (no resumption)
+//   bindery-load idle      PORT CA CERT KEY CONNECTIONS SECONDS [PATH]   open, one request each, hold
 //
+// PATH (default /) is what every request GETs; keep-alive connections take responses up to
+// 1 MiB (an audit page), the others 4 KiB.
 // One thread, epoll, non-blocking OpenSSL. Prints one JSON object.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -30,7 +32,8 @@ struct conn {
     SSL *ssl;
     enum state state;
     size_t written;
-    char buffer[4096];
+    char *buffer;
+    size_t capacity;
     size_t have;
     double started;
 };
@@ -38,8 +41,8 @@ struct conn {
 static enum mode mode;
 static SSL_CTX *ctx;
 static int epfd, port;
-static const char *request_keepalive = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-static const char *request_close = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+static char request_keepalive[4096];
+static char request_close[4096];
 static double *latencies;
 static size_t latency_count, latency_capacity;
 static long completed, errors, handshakes, held;
@@ -93,7 +96,7 @@ static void record(double seconds) {
 
 /// Returns 1 when a whole response (Content-Length framed) is in the buffer.
 static int response_complete(struct conn *c) {
-    c->buffer[c->have < sizeof c->buffer ? c->have : sizeof c->buffer - 1] = 0;
+    c->buffer[c->have < c->capacity ? c->have : c->capacity - 1] = 0;
     char *end = strstr(c->buffer, "\r\n\r\n");
     if (!end) return 0;
     char *length = strcasestr(c->buffer, "content-length:");
@@ -126,7 +129,8 @@ static void step(struct conn *c) {
         }
         case READING: {
             size_t n = 0;
-            r = SSL_read_ex(c->ssl, c->buffer + c->have, sizeof c->buffer - 1 - c->have, &n);
+            if (c->have + 1 >= c->capacity) { restart(c, 1); return; }  // larger than the buffer: an error
+            r = SSL_read_ex(c->ssl, c->buffer + c->have, c->capacity - 1 - c->have, &n);
             if (r != 1) goto wait;
             c->have += n;
             if (!response_complete(c)) continue;
@@ -162,10 +166,14 @@ static int compare(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 8) {
-        fprintf(stderr, "usage: bindery-load keepalive|handshake|idle PORT CA CERT KEY CONNECTIONS SECONDS\n");
+    if (argc != 8 && argc != 9) {
+        fprintf(stderr, "usage: bindery-load keepalive|handshake|idle PORT CA CERT KEY CONNECTIONS SECONDS [PATH]\n");
         return 2;
     }
+    const char *path = argc == 9 ? argv[8] : "/";
+    if (strlen(path) > 3000 || path[0] != '/') { fprintf(stderr, "PATH must start with / and be under 3000 bytes\n"); return 2; }
+    snprintf(request_keepalive, sizeof request_keepalive, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path);
+    snprintf(request_close, sizeof request_close, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
     mode = !strcmp(argv[1], "handshake") ? HANDSHAKE : !strcmp(argv[1], "idle") ? IDLE : KEEPALIVE;
     port = atoi(argv[2]);
     int connections = atoi(argv[6]);
@@ -187,6 +195,10 @@ int main(int argc, char **argv) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     epfd = epoll_create1(0);
     struct conn *all = calloc((size_t)connections, sizeof *all);
+    for (int i = 0; i < connections; i++) {
+        all[i].capacity = mode == KEEPALIVE ? 1 << 20 : 4096;
+        all[i].buffer = malloc(all[i].capacity);
+    }
     double begin = now();
     for (int i = 0; i < connections; i++) {
         start(&all[i]);

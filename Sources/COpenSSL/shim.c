@@ -222,3 +222,21 @@ int bindery_ed25519_verify(const unsigned char public_key[32], const void *messa
     ERR_clear_error();
     return ok;
 }
+
+// ------------------------------------------------------------------------------------
+// SHA-256 without a fetch or an allocation per call.
+// ------------------------------------------------------------------------------------
+
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+int bindery_sha256(const void *data, size_t length, unsigned char digest[32]) {
+    static __thread EVP_MD_CTX *context;
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md) return 0;
+    if (!context && !(context = EVP_MD_CTX_new())) return 0;
+    unsigned int written = 0;
+    return EVP_DigestInit_ex2(context, sha256_md, NULL) == 1 && EVP_DigestUpdate(context, data, length) == 1 &&
+           EVP_DigestFinal_ex(context, digest, &written) == 1 && written == 32;
+}

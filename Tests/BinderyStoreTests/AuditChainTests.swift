@@ -80,6 +80,10 @@ final class AuditChainTests: XCTestCase {
             let (fast, reference) = try await store.read { db in (try AuditChain.verify(in: db), try AuditChain.verifyByDecoding(in: db)) }
             XCTAssertEqual(fast, reference, tampering ?? "intact")
             XCTAssertEqual(fast.isValid, tampering == nil, tampering ?? "intact")
+            // Split in two halves, at every place a split can fall, the answer is the same.
+            for splitAbove in 1..<6 {
+                XCTAssertEqual(try AuditChain.verify(reading: store.pool, splitAbove: splitAbove), reference, "\(tampering ?? "intact"), split above \(splitAbove)")
+            }
         }
     }
 
@@ -127,6 +131,30 @@ final class AuditChainTests: XCTestCase {
         }
         let verification = try await store.pool.read { db in try AuditChain.verify(in: db) }
         XCTAssertEqual(verification.firstBrokenSeq, 3)
+    }
+
+    func testHalvesAgreeWithTheWholeWalkOnDeletionsAndCheckpoints() async throws {
+        let directory = try makeScratchDirectory(self)
+        let store = try Store(dataDirectory: directory)
+        for n in 1...9 {
+            let record = record(n)
+            _ = try await store.write { db in try AuditChain.append(record, in: db) }
+        }
+        let key = try XCTUnwrap(try AuditSigningKey.load(dataDirectory: directory, create: true))
+        _ = try await store.write { db in try AuditCheckpoints.create(with: key, in: db) }
+        let whole = try await store.read { db in try AuditChain.verify(in: db, trustedKey: key.publicKey) }
+        XCTAssertTrue(whole.isValid)
+        XCTAssertEqual(try AuditChain.verify(reading: store.pool, trustedKey: key.publicKey, splitAbove: 2), whole)
+        try await store.pool.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_events_no_delete")
+            try db.execute(sql: "DELETE FROM audit_events WHERE seq IN (5, 9)")
+        }
+        let broken = try await store.read { db in try AuditChain.verify(in: db, trustedKey: key.publicKey) }
+        XCTAssertFalse(broken.isValid)
+        for splitAbove in 1..<9 {
+            XCTAssertEqual(try AuditChain.verify(reading: store.pool, trustedKey: key.publicKey, splitAbove: splitAbove), broken,
+                           "split above \(splitAbove)")
+        }
     }
 
     func testDeletedEventIsDetected() async throws {

@@ -17,6 +17,6 @@ done
 line=$(grep -m1 '^  curl ' "$scratch/out") || { cat "$scratch/err"; echo "quick start: no curl line printed"; exit 1; }
 echo "quick start: running the printed line:$line"
 answer=$(eval "$line -s --max-time 10")
-echo "$answer" | grep -q '"driver" : "simulated"' || { echo "quick start: unexpected answer: $answer"; exit 1; }
+echo "$answer" | grep -q '"driver":"simulated"' || { echo "quick start: unexpected answer: $answer"; exit 1; }
 echo "quick start: make serve answered the curl line (kernel driver simulated)"
 kill -TERM -- "-$serve_pid" 2>/dev/null || kill "$serve_pid"

@@ -2,76 +2,148 @@ import COpenSSL
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 
 /// Verifies the chain straight from SQLite's row buffers: each event's canonical bytes
 /// (`AuditEvent.canonicalBytes`) are written into one reused buffer and hashed, with no
 /// String, Data or AuditEvent made per event. About 1 µs an event instead of 7.
 enum ChainWalk {
-    /// The columns, in the order `Column` names them.
-    private static let sql = """
-        SELECT seq, time, actor_identity, actor_role, remote_address, request_id, action, resource_type,
-               resource_id, outcome, http_status, before_json, after_json, prev_hash, hash
-        FROM audit_events ORDER BY seq
-        """
+    /// A stretch of seqs, in `AuditColumn` order.
+    private static let sql = "SELECT \(AuditColumn.list) FROM audit_events WHERE seq BETWEEN ? AND ? ORDER BY seq"
 
-    private enum Column: Int32 {
-        case seq, time, actorIdentity, actorRole, remoteAddress, requestID, action, resourceType
-        case resourceID, outcome, httpStatus, before, after, previousHash, hash
-    }
+    /// `AuditEvent.canonicalBytes`' keys in its order, each with the `{` or `,` before it.
+    private static let fields: [([UInt8], AuditColumn)] = ([
+        ("{\"action\":", .action), (",\"actorIdentity\":", .actorIdentity), (",\"actorRole\":", .actorRole),
+        (",\"after\":", .after), (",\"before\":", .before), (",\"httpStatus\":", .httpStatus), (",\"outcome\":", .outcome),
+        (",\"remoteAddress\":", .remoteAddress), (",\"requestId\":", .requestID), (",\"resourceId\":", .resourceID),
+        (",\"resourceType\":", .resourceType), (",\"seq\":", .seq), (",\"time\":", .time),
+    ] as [(String, AuditColumn)]).map { (Array($0.0.utf8), $0.1) }
 
-    /// Walks the chain and checks every checkpoint against it: its signature, its key (when
-    /// `trustedKey` is given, the only key allowed), the chain's hash at its seq, and that the
-    /// chain reaches it at all.
+
+    /// Walks the whole chain in one read and checks every checkpoint against it: its signature,
+    /// its key (when `trustedKey` is given, the only key allowed), the chain's hash at its seq,
+    /// and that the chain reaches it at all.
     static func verify(in db: Database, trustedKey: [UInt8]?) throws -> AuditChain.Verification {
         let checkpoints = try AuditCheckpoints.list(after: 0, limit: Int.max, in: db)
+        let whole = try walk(in: db, from: 1, through: Int.max, previous: [UInt8](AuditChain.genesisHash),
+                             checkpoints: checkpoints[...], trustedKey: trustedKey)
+        return whole.verification.isValid ? truncation(of: whole.verification, checkpoints: checkpoints, trustedKey: trustedKey)
+            : whole.verification
+    }
+
+    /// The same, in two halves read and hashed at once on two connections of `pool` (a chain is
+    /// checkable in stretches: each event carries its predecessor's hash, and the link between
+    /// the halves is checked last). The head and the checkpoints come from one snapshot first;
+    /// events up to that head never change, so the halves' later snapshots agree on them.
+    static func verifyInParallel(pool: DatabasePool, trustedKey: [UInt8]?, splitAbove: Int = 20_000) throws -> AuditChain.Verification {
+        let (head, checkpoints) = try pool.read { db in
+            (try AuditChain.headSeq(in: db), try AuditCheckpoints.list(after: 0, limit: Int.max, in: db))
+        }
+        guard head > splitAbove else { return try pool.read { db in try verify(in: db, trustedKey: trustedKey) } }
+        let middle = head / 2
+        let ranges = [1...middle, (middle + 1)...head]
+        let outcomes = Mutex<[Result<Stretch, any Error>?]>([nil, nil])
+        DispatchQueue.concurrentPerform(iterations: 2) { half in
+            let range = ranges[half]
+            let outcome = Result {
+                try pool.read { db in
+                    try walk(in: db, from: range.lowerBound, through: range.upperBound,
+                             previous: half == 0 ? [UInt8](AuditChain.genesisHash) : nil,
+                             checkpoints: checkpoints.filter { range.contains($0.seq) }[...], trustedKey: trustedKey)
+                }
+            }
+            outcomes.withLock { $0[half] = outcome }
+        }
+        let (first, second) = try outcomes.withLock { (try $0[0]!.get(), try $0[1]!.get()) }
+        guard first.verification.isValid else { return first.verification }
+        var combined = second.verification
+        combined.events += middle
+        combined.checkpoints += first.verification.checkpoints
+        // No event of the second half verified: the head is still the first half's last.
+        if second.verification.events == 0 { combined.head = Data(first.last).hexString }
+        // The second half broke before its first event's link could be read (a seq gap there).
+        guard let link = second.firstPrevious else { return combined }
+        if link != first.last {
+            return AuditChain.Verification(isValid: false, events: middle, head: Data(first.last).hexString, firstBrokenSeq: middle + 1,
+                                           reason: "prev_hash does not match the hash of seq \(middle)",
+                                           checkpoints: first.verification.checkpoints)
+        }
+        guard combined.isValid else { return combined }
+        return truncation(of: combined, checkpoints: checkpoints, trustedKey: trustedKey)
+    }
+
+    /// A valid walk, unless a checkpoint lies past its end: then the newest events are gone.
+    private static func truncation(of walked: AuditChain.Verification, checkpoints: [AuditCheckpoint],
+                                   trustedKey: [UInt8]?) -> AuditChain.Verification {
+        guard let beyond = checkpoints.first(where: { $0.seq > walked.events }) else { return walked }
+        var broken = walked
+        broken.isValid = false
+        broken.firstBrokenSeq = walked.events + 1
+        broken.reason = problem(with: beyond, trustedKey: trustedKey)
+            ?? "truncated: a checkpoint signed \(beyond.time) covers seq \(beyond.seq) but the chain ends at seq \(walked.events): its newest events are gone"
+        return broken
+    }
+
+    /// What walking a stretch found: its verification (events counted within the stretch), the
+    /// `prev_hash` its first event carried, and the hash of its last event.
+    struct Stretch: Sendable {
+        var verification: AuditChain.Verification
+        var firstPrevious: [UInt8]?
+        var last: [UInt8]
+    }
+
+    /// Walks seqs `from...through` (`Int.max`: to the end). `previous` is the hash the first
+    /// event must link to; nil takes the first event's own `prev_hash` (the caller checks it).
+    private static func walk(in db: Database, from: Int, through: Int, previous start: [UInt8]?,
+                             checkpoints: ArraySlice<AuditCheckpoint>, trustedKey: [UInt8]?) throws -> Stretch {
         var nextCheckpoint = checkpoints.startIndex
         var checkpointsVerified = 0
+        var firstPrevious: [UInt8]?
         let statement = try db.makeStatement(sql: sql)
-        let cursor = try Row.fetchCursor(statement)
+        let cursor = try Row.fetchCursor(statement, arguments: [from, through])
         let row = statement.sqliteStatement
-        var canonical: [UInt8] = []
-        canonical.reserveCapacity(8192)
-        var previous = [UInt8](AuditChain.genesisHash)
+        var canonical = ByteBuffer(capacity: 16 * 1024)
+        defer { canonical.deallocate() }
+        var previous = start ?? []
         var digest = [UInt8](repeating: 0, count: 32)
-        var expectedSeq = 1
-        func broken(at seq: Int, _ reason: String) -> AuditChain.Verification {
-            AuditChain.Verification(isValid: false, events: expectedSeq - 1, head: Data(previous).hexString,
-                                    firstBrokenSeq: seq == expectedSeq ? seq : expectedSeq, reason: reason, checkpoints: checkpointsVerified)
+        var expectedSeq = from
+        func broken(at seq: Int, _ reason: String) -> Stretch {
+            Stretch(verification: AuditChain.Verification(isValid: false, events: expectedSeq - from, head: Data(previous).hexString,
+                                                          firstBrokenSeq: seq == expectedSeq ? seq : expectedSeq, reason: reason,
+                                                          checkpoints: checkpointsVerified),
+                    firstPrevious: firstPrevious, last: previous)
         }
         while try cursor.next() != nil {
-            let seq = Int(sqlite3_column_int64(row, Column.seq.rawValue))
+            let seq = Int(sqlite3_column_int64(row, AuditColumn.seq.rawValue))
             if seq != expectedSeq {
                 return broken(at: seq, "expected seq \(expectedSeq), found \(seq): events are missing")
             }
-            if !blob(row, .previousHash, equals: previous) {
+            if seq == from && start == nil, let stored = RowText.bytes(row, .previousHash) {
+                previous = stored
+                firstPrevious = stored
+            }
+            if !RowText.blob(row, .previousHash, equals: previous) {
                 return broken(at: seq, "prev_hash does not match the hash of seq \(expectedSeq - 1)")
             }
-            canonical.removeAll(keepingCapacity: true)
-            canonical.append(contentsOf: previous)
-            literal("{\"action\":", &canonical); string(row, .action, &canonical)
-            literal(",\"actorIdentity\":", &canonical); string(row, .actorIdentity, &canonical)
-            literal(",\"actorRole\":", &canonical); string(row, .actorRole, &canonical)
-            literal(",\"after\":", &canonical); string(row, .after, &canonical)
-            literal(",\"before\":", &canonical); string(row, .before, &canonical)
-            literal(",\"httpStatus\":", &canonical)
-            if sqlite3_column_type(row, Column.httpStatus.rawValue) == SQLITE_NULL {
-                literal("null", &canonical)
-            } else {
-                literal(String(sqlite3_column_int64(row, Column.httpStatus.rawValue)), &canonical)
+            canonical.count = 0
+            previous.withUnsafeBufferPointer { canonical.append($0.baseAddress!, $0.count) }
+            for (key, column) in Self.fields {
+                canonical.append(key)
+                switch column {
+                case .httpStatus:
+                    if sqlite3_column_type(row, column.rawValue) == SQLITE_NULL {
+                        canonical.append(RowText.null)
+                    } else {
+                        canonical.appendDecimal(sqlite3_column_int64(row, column.rawValue))
+                    }
+                case .seq: canonical.appendDecimal(Int64(seq))
+                default: RowText.string(row, column, &canonical)
+                }
             }
-            literal(",\"outcome\":", &canonical); string(row, .outcome, &canonical)
-            literal(",\"remoteAddress\":", &canonical); string(row, .remoteAddress, &canonical)
-            literal(",\"requestId\":", &canonical); string(row, .requestID, &canonical)
-            literal(",\"resourceId\":", &canonical); string(row, .resourceID, &canonical)
-            literal(",\"resourceType\":", &canonical); string(row, .resourceType, &canonical)
-            literal(",\"seq\":", &canonical); literal(String(seq), &canonical)
-            literal(",\"time\":", &canonical); string(row, .time, &canonical)
             canonical.append(UInt8(ascii: "}"))
-            let ok = canonical.withUnsafeBytes { input in
-                digest.withUnsafeMutableBufferPointer { bindery_sha256(input.baseAddress, input.count, $0.baseAddress) }
-            }
+            let ok = digest.withUnsafeMutableBufferPointer { bindery_sha256(canonical.base, canonical.count, $0.baseAddress) }
             precondition(ok == 1, "EVP_Digest(SHA-256) failed: libcrypto is unusable")
-            if !blob(row, .hash, equals: digest) {
+            if !RowText.blob(row, .hash, equals: digest) {
                 return broken(at: seq, "hash does not match the event's contents: the event was altered")
             }
             while nextCheckpoint < checkpoints.endIndex, checkpoints[nextCheckpoint].seq <= seq {
@@ -87,14 +159,12 @@ enum ChainWalk {
             swap(&previous, &digest)
             expectedSeq += 1
         }
-        if nextCheckpoint < checkpoints.endIndex {
-            let checkpoint = checkpoints[nextCheckpoint]
-            let reason = problem(with: checkpoint, trustedKey: trustedKey)
-                ?? "truncated: a checkpoint signed \(checkpoint.time) covers seq \(checkpoint.seq) but the chain ends at seq \(expectedSeq - 1): its newest events are gone"
-            return broken(at: expectedSeq, reason)
+        if through != Int.max && expectedSeq <= through {
+            return broken(at: expectedSeq, "expected seq \(expectedSeq), found the end of the chain: events are missing")
         }
-        return AuditChain.Verification(isValid: true, events: expectedSeq - 1, head: Data(previous).hexString, firstBrokenSeq: nil,
-                                       reason: nil, checkpoints: checkpointsVerified)
+        return Stretch(verification: AuditChain.Verification(isValid: true, events: expectedSeq - from, head: Data(previous).hexString,
+                                                            firstBrokenSeq: nil, reason: nil, checkpoints: checkpointsVerified),
+                       firstPrevious: firstPrevious, last: previous)
     }
 
     /// Why `checkpoint` cannot be trusted, or nil.
@@ -108,40 +178,5 @@ enum ChainWalk {
         return nil
     }
 
-    private static func literal(_ text: String, _ out: inout [UInt8]) {
-        out.append(contentsOf: text.utf8)
-    }
-
-    private static func blob(_ row: OpaquePointer, _ column: Column, equals expected: [UInt8]) -> Bool {
-        guard sqlite3_column_type(row, column.rawValue) == SQLITE_BLOB else { return false }
-        let count = Int(sqlite3_column_bytes(row, column.rawValue))
-        guard count == expected.count, let bytes = sqlite3_column_blob(row, column.rawValue) else { return false }
-        return expected.withUnsafeBytes { memcmp($0.baseAddress!, bytes, count) == 0 }
-    }
-
-    /// The column as a JSON string literal, escaped exactly as `JSONText.string`, or `null`.
-    private static func string(_ row: OpaquePointer, _ column: Column, _ out: inout [UInt8]) {
-        guard sqlite3_column_type(row, column.rawValue) != SQLITE_NULL, let text = sqlite3_column_text(row, column.rawValue) else {
-            literal("null", &out)
-            return
-        }
-        let bytes = UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(row, column.rawValue)))
-        out.append(UInt8(ascii: "\""))
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        var start = 0
-        for (index, byte) in bytes.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
-            start = index + 1
-            switch byte {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case UInt8(ascii: "\n"): out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case UInt8(ascii: "\r"): out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case UInt8(ascii: "\t"): out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            default: out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
-            }
-        }
-        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
-        out.append(UInt8(ascii: "\""))
-    }
 }
+

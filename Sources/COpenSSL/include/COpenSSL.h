@@ -15,11 +15,10 @@
 #include <openssl/core_names.h>
 #include <string.h>
 
-/// SHA-256 of `length` bytes at `data` into `digest` (32 bytes). Returns 1 on success.
-static inline int bindery_sha256(const void *data, size_t length, unsigned char digest[32]) {
-    unsigned int written = 0;
-    return EVP_Digest(data, length, digest, &written, EVP_sha256(), NULL) == 1 && written == 32;
-}
+/// SHA-256 of `length` bytes at `data` into `digest` (32 bytes). Returns 1 on success. The
+/// algorithm is fetched once and each thread reuses one context: `EVP_Digest` with
+/// `EVP_sha256()` fetched it and allocated a context per call, most of the cost for short inputs.
+int bindery_sha256(const void *data, size_t length, unsigned char digest[32]);
 
 // ------------------------------------------------------------------------------------
 // TLS server context settings (macros in OpenSSL, so wrapped here).

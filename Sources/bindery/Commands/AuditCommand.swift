@@ -37,7 +37,7 @@ struct AuditVerifyCommand: ParsableCommand {
         }
         // The data dir's signing key is the only one whose checkpoints count.
         let key = try AuditSigningKey.load(dataDirectory: data.dataDirectory, create: false)
-        let result = try store.pool.read { db in try AuditChain.verify(in: db, trustedKey: key?.publicKey) }
+        let result = try AuditChain.verify(reading: store.pool, trustedKey: key?.publicKey)
         if json {
             var object: [String: Any] = ["valid": result.isValid, "events": result.events, "head": result.head]
             if let seq = result.firstBrokenSeq { object["firstBrokenSeq"] = seq }

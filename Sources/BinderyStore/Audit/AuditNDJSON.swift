@@ -1,0 +1,71 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// The audit history as NDJSON, written from SQLite's row buffers: one line per event, the
+/// JSON of the API's `AuditEvent` with its keys sorted and absent fields left out (what
+/// `JSONEncoder` with `.sortedKeys` writes for the generated type; a test holds them equal).
+public enum AuditNDJSON {
+    /// What one read produced.
+    public struct Lines: Sendable {
+        /// The lines, each ending in `\n`.
+        public var bytes: [UInt8]
+        /// How many events they hold.
+        public var events: Int
+        /// The seq of the last one (resume after it).
+        public var lastSeq: Int?
+    }
+
+    /// Lines for the events `query` selects after `query.after`, at most `query.limit` of them,
+    /// stopping early once about `maxBytes` are written.
+    public static func lines(_ query: AuditChain.Query, maxBytes: Int, in db: Database) throws -> Lines {
+        let (sql, arguments) = AuditChain.selection(query, columns: AuditColumn.list)
+        let statement = try db.cachedStatement(sql: sql)
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        let row = statement.sqliteStatement
+        var out = ByteBuffer(capacity: maxBytes + 64 * 1024)
+        defer { out.deallocate() }
+        var events = 0
+        var lastSeq: Int?
+        while out.count < maxBytes, try cursor.next() != nil {
+            let seq = sqlite3_column_int64(row, AuditColumn.seq.rawValue)
+            append(row, seq: seq, to: &out)
+            events += 1
+            lastSeq = Int(seq)
+        }
+        return Lines(bytes: [UInt8](UnsafeBufferPointer(start: out.base, count: out.count)), events: events, lastSeq: lastSeq)
+    }
+
+    private static func key(_ text: String) -> [UInt8] { Array(text.utf8) }
+    private static let action = key("{\"action\":"), identity = key(",\"actor\":{\"identity\":"), address = key(",\"remoteAddress\":")
+    private static let role = key(",\"role\":"), after = key("},\"after\":"), before = key(",\"before\":"), hash = key(",\"hash\":")
+    private static let closeActor = key("}"), status = key(",\"httpStatus\":"), outcome = key(",\"outcome\":")
+    private static let previous = key(",\"prevHash\":"), request = key(",\"requestId\":"), resourceID = key(",\"resourceId\":")
+    private static let resourceType = key(",\"resourceType\":"), seqKey = key(",\"seq\":"), time = key(",\"time\":"), end = key("}\n")
+
+    private static func append(_ row: OpaquePointer, seq: Int64, to out: inout ByteBuffer) {
+        out.append(action); RowText.string(row, .action, &out)
+        out.append(identity); RowText.string(row, .actorIdentity, &out)
+        if !RowText.isNull(row, .remoteAddress) { out.append(address); RowText.string(row, .remoteAddress, &out) }
+        if !RowText.isNull(row, .actorRole) { out.append(role); RowText.string(row, .actorRole, &out) }
+        if !RowText.isNull(row, .after) {
+            out.append(after); RowText.string(row, .after, &out)
+        } else {
+            out.append(closeActor)
+        }
+        if !RowText.isNull(row, .before) { out.append(before); RowText.string(row, .before, &out) }
+        out.append(hash); RowText.hex(row, .hash, &out)
+        if !RowText.isNull(row, .httpStatus) {
+            out.append(status)
+            out.appendDecimal(sqlite3_column_int64(row, AuditColumn.httpStatus.rawValue))
+        }
+        out.append(outcome); RowText.string(row, .outcome, &out)
+        out.append(previous); RowText.hex(row, .previousHash, &out)
+        if !RowText.isNull(row, .requestID) { out.append(request); RowText.string(row, .requestID, &out) }
+        if !RowText.isNull(row, .resourceID) { out.append(resourceID); RowText.string(row, .resourceID, &out) }
+        out.append(resourceType); RowText.string(row, .resourceType, &out)
+        out.append(seqKey); out.appendDecimal(seq)
+        out.append(time); RowText.string(row, .time, &out)
+        out.append(end)
+    }
+}

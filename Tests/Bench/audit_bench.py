@@ -10,7 +10,10 @@ real), then measures through the API with mutual TLS and the project's client (b
   - GET /v1/audit/verify and `bindery audit verify`.
 Results: a table on stdout and .build/bench/audit.json. EVENTS, SECONDS_PER_RUN override.
 """
-import json, os, signal, statistics, subprocess, sys, threading, time, urllib.parse
+import json, os, signal, subprocess, sys, threading, time, urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_bench import free_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(ROOT, ".build/release")
@@ -30,15 +33,6 @@ def memory_kib(pid, field):
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def fill():
@@ -114,29 +108,33 @@ def main():
                 print(f"| {name} | {after or '-'} | {single['p50_us'] / 1000:.2f} | {single['p99_us'] / 1000:.2f} | "
                       f"{many['rps']:.0f} | {many['cpu_us_per_request']:.0f} |", flush=True)
 
-        baseline = memory_kib(server.pid, "VmRSS")
-        peak = [baseline]
-        done = threading.Event()
-
-        def sample():
-            while not done.is_set():
-                peak[0] = max(peak[0], memory_kib(server.pid, "VmRSS"))
-                time.sleep(0.05)
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        started = time.time()
         ca, cert, key = pki()
-        exported = subprocess.run(["curl", "-sS", "--fail", "--cacert", ca, "--cert", cert, "--key", key, "-H",
-                                   "Accept: application/x-ndjson", "-o", "/dev/null", "-w", "%{size_download}",
-                                   f"https://localhost:{port}/v1/audit"], check=True, capture_output=True, text=True).stdout
-        seconds = time.time() - started
-        done.set()
-        sampler.join()
-        results["export"] = {"seconds": seconds, "bytes": int(exported), "events_per_second": EVENTS / seconds,
-                             "rss_baseline_mib": baseline / 1024, "rss_peak_mib": peak[0] / 1024,
-                             "rss_growth_mib": (peak[0] - baseline) / 1024}
-        print(f"\nexport: {EVENTS} events, {int(exported) / 2**20:.0f} MiB in {seconds:.2f} s = {EVENTS / seconds:,.0f} events/s; "
-              f"server RSS {baseline / 1024:.0f} MiB before, peak {peak[0] / 1024:.0f} MiB (+{(peak[0] - baseline) / 1024:.0f} MiB)")
+        runs = []
+        for _ in range(3):
+            baseline = memory_kib(server.pid, "VmRSS")
+            peak = [baseline]
+            done = threading.Event()
+
+            def sample():
+                while not done.is_set():
+                    peak[0] = max(peak[0], memory_kib(server.pid, "VmRSS"))
+                    time.sleep(0.05)
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            started = time.time()
+            exported = subprocess.run(["curl", "-sS", "--fail", "--cacert", ca, "--cert", cert, "--key", key, "-H",
+                                       "Accept: application/x-ndjson", "-o", "/dev/null", "-w", "%{size_download}",
+                                       f"https://localhost:{port}/v1/audit"], check=True, capture_output=True, text=True).stdout
+            seconds = time.time() - started
+            done.set()
+            sampler.join()
+            runs.append({"seconds": seconds, "bytes": int(exported), "events_per_second": EVENTS / seconds,
+                         "rss_baseline_mib": baseline / 1024, "rss_peak_mib": peak[0] / 1024, "rss_growth_mib": (peak[0] - baseline) / 1024})
+        rates = sorted(r["events_per_second"] for r in runs)
+        growth = max(r["rss_growth_mib"] for r in runs)
+        results["export"] = {"runs": runs, "median_events_per_second": rates[1]}
+        print(f"\nexport ×3: {EVENTS} events, {runs[0]['bytes'] / 2**20:.0f} MiB each; median {rates[1]:,.0f} events/s "
+              f"({rates[0]:,.0f}–{rates[2]:,.0f}); server RSS {runs[0]['rss_baseline_mib']:.0f} MiB before, at most +{growth:.0f} MiB during")
 
         started = time.time()
         verification = json.loads(curl(port, "/v1/audit/verify"))

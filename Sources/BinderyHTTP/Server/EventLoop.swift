@@ -41,8 +41,9 @@ final class EventLoop: @unchecked Sendable {
         case end(failed: Bool)
     }
 
-    /// A streamed body's producer may go on once no more than this is waiting to be sent.
-    static let streamLowWater = 64 * 1024
+    /// A streamed body's producer may go on once no more than this is waiting to be sent: room
+    /// for it to make its next piece while the loop still sends, so neither waits on the other.
+    static let streamLowWater = 512 * 1024
     private var shutdownRequested = false
 
     private static let wakeToken: UInt64 = 1

@@ -40,7 +40,7 @@ $(VENV)/bin/openapi-spec-validator:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q openapi-spec-validator==0.9.0
 
-# The fuzzing in make test is a smoke run (15 s per target, keeping make test under 20 minutes
+# The fuzzing in make test is a smoke run (15 s per target, keeping make test under 30 minutes
 # on 2 cores); make fuzz runs long.
 test: FUZZ_SECONDS = 15
 

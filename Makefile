@@ -15,8 +15,9 @@ FUZZ_FLAGS := --product bindery-fuzz --scratch-path $(FUZZ_DIR) -Xswiftc -saniti
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-deps: ## Install missing Debian packages (libssl-dev, libsqlite3-dev, ...).
-	@missing=""; for p in $(APT_PACKAGES); do \
+# A recipe line that installs those of the Debian packages $(1) that are missing (apt-get,
+# through sudo unless root). Every target that needs packages uses it.
+install_missing = @missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -24,6 +25,9 @@ deps: ## Install missing Debian packages (libssl-dev, libsqlite3-dev, ...).
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
 	fi
+
+deps: ## Install missing Debian packages (libssl-dev, libsqlite3-dev, ...).
+	$(call install_missing,$(APT_PACKAGES))
 
 serve: deps ## Build and run `bindery serve` on its defaults (./bindery-data, 127.0.0.1:8443, kernel auto).
 	$(SWIFT) build --product bindery
@@ -52,8 +56,7 @@ contract-live: deps $(VENV)/bin/openapi-spec-validator ## schemathesis (all phas
 	Tests/Contract/run.sh
 
 kernel-test: deps ## Run the executor and the daemon on real kernels in QEMU: Debian 6.1 and 6.12 (type1), and a 6.12 with CONFIG_IOMMUFD built once from linux-source-6.12 (iommufd).
-	@for p in qemu-system-x86 busybox-static cpio kmod xz-utils; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$${missing:-} $$p"; done; \
-	if [ -n "$${missing:-}" ]; then sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; fi
+	$(call install_missing,qemu-system-x86 busybox-static cpio kmod xz-utils)
 	$(SWIFT) build --product bindery
 	$(SWIFT) build --product bindery-bench
 	Tests/Kernel/run.sh
@@ -120,13 +123,7 @@ bench-http: deps ## HTTPS keep-alive req/s, full handshakes/s and idle-connectio
 DEB_PACKAGES := dpkg-dev lintian man-db binutils python3
 
 deb-deps: deps
-	@missing=""; for p in $(DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
-	fi
+	$(call install_missing,$(DEB_PACKAGES))
 
 deb: deb-deps ## Build .build/deb/bindery_<version>_amd64.deb (release, Swift runtime linked statically; man page, completions, unit, /etc/bindery/config.json).
 	packaging/build-deb.sh .build/deb

@@ -13,19 +13,13 @@ Results: a table on stdout and .build/bench/audit.json. EVENTS, SECONDS_PER_RUN 
 import json, os, signal, subprocess, sys, threading, time, urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_bench import free_port  # noqa: E402
+from http_bench import cpu_seconds, free_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(ROOT, ".build/release")
 EVENTS = int(os.environ.get("EVENTS", "1000000"))
 SECONDS = float(os.environ.get("SECONDS_PER_RUN", "3"))
 DATA = os.path.join(ROOT, ".build/bench/audit")
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def memory_kib(pid, field):

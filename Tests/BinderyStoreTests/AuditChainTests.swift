@@ -192,3 +192,33 @@ final class AuditChainTests: XCTestCase {
         XCTAssertEqual(parsed?["actorIdentity"] as? String, "a\"b\n")
     }
 }
+
+extension AuditChain {
+    /// The chain walk as it was written first, through decoded `AuditEvent` values: the
+    /// reference the row-buffer walk (`ChainWalk`) is held to.
+    static func verifyByDecoding(in db: Database) throws -> AuditChain.Verification {
+        var expectedSeq = 1
+        var previousHash = AuditChain.genesisHash
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_events ORDER BY seq")
+        while let row = try cursor.next() {
+            let event = AuditEvent(row: row)
+            func broken(_ reason: String) -> AuditChain.Verification {
+                AuditChain.Verification(isValid: false, events: expectedSeq - 1, head: previousHash.hexString,
+                             firstBrokenSeq: event.seq == expectedSeq ? event.seq : expectedSeq, reason: reason)
+            }
+            if event.seq != expectedSeq {
+                return broken("expected seq \(expectedSeq), found \(event.seq): events are missing")
+            }
+            if event.previousHash != previousHash {
+                return broken("prev_hash does not match the hash of seq \(expectedSeq - 1)")
+            }
+            let recomputed = AuditEvent.computeHash(previousHash: previousHash, seq: event.seq, time: event.time, record: event.record)
+            if recomputed != event.hash {
+                return broken("hash does not match the event's contents: the event was altered")
+            }
+            previousHash = event.hash
+            expectedSeq += 1
+        }
+        return AuditChain.Verification(isValid: true, events: expectedSeq - 1, head: previousHash.hexString, firstBrokenSeq: nil, reason: nil)
+    }
+}

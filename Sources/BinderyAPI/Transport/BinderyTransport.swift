@@ -134,11 +134,12 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
             }
             var bytes: [UInt8] = []
             var stream: HTTPBodyStream?
-            switch responseBody?.length {
-            case nil: break
-            // A body of unknown length (an export) is streamed, pulled as the client reads.
-            case .unknown: stream = responseBody.map(Self.stream(of:))
-            case .known: bytes = try await [UInt8](collecting: responseBody!, upTo: maxResponseBytes)
+            if let responseBody {
+                switch responseBody.length {
+                // A body of unknown length (an export) is streamed, pulled as the client reads.
+                case .unknown: stream = Self.stream(of: responseBody)
+                case .known: bytes = try await [UInt8](collecting: responseBody, upTo: maxResponseBytes)
+                }
             }
             // Framing and connection headers are the server's to write, once.
             let owned: Set<String> = ["content-length", "transfer-encoding", "connection", "date", "server"]

@@ -63,33 +63,6 @@ public enum AuditChain {
         try ChainWalk.verifyInParallel(pool: pool, trustedKey: trustedKey, splitAbove: splitAbove)
     }
 
-    /// The same walk through `AuditEvent` values: the reference `ChainWalk` is tested against.
-    static func verifyByDecoding(in db: Database) throws -> Verification {
-        var expectedSeq = 1
-        var previousHash = genesisHash
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_events ORDER BY seq")
-        while let row = try cursor.next() {
-            let event = AuditEvent(row: row)
-            func broken(_ reason: String) -> Verification {
-                Verification(isValid: false, events: expectedSeq - 1, head: previousHash.hexString,
-                             firstBrokenSeq: event.seq == expectedSeq ? event.seq : expectedSeq, reason: reason)
-            }
-            if event.seq != expectedSeq {
-                return broken("expected seq \(expectedSeq), found \(event.seq): events are missing")
-            }
-            if event.previousHash != previousHash {
-                return broken("prev_hash does not match the hash of seq \(expectedSeq - 1)")
-            }
-            let recomputed = AuditEvent.computeHash(previousHash: previousHash, seq: event.seq, time: event.time, record: event.record)
-            if recomputed != event.hash {
-                return broken("hash does not match the event's contents: the event was altered")
-            }
-            previousHash = event.hash
-            expectedSeq += 1
-        }
-        return Verification(isValid: true, events: expectedSeq - 1, head: previousHash.hexString, firstBrokenSeq: nil, reason: nil)
-    }
-
     /// The event at `seq`, if any.
     public static func event(seq: Int, in db: Database) throws -> AuditEvent? {
         try Row.fetchOne(db, sql: "SELECT * FROM audit_events WHERE seq = ?", arguments: [seq]).map(AuditEvent.init(row:))

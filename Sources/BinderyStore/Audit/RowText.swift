@@ -29,53 +29,16 @@ enum RowText {
         return expected.withUnsafeBytes { memcmp($0.baseAddress!, bytes, count) == 0 }
     }
 
-    /// The column as a JSON string literal, escaped exactly as `JSONText.string`, or `null`.
-    /// Room for the worst case (every byte `\u00XX`) is made once; then bytes go in by pointer.
+    /// The column as a JSON string literal, escaped exactly as `JSONText.string` (its
+    /// `writeQuoted`), or `null`.
     static func string(_ row: OpaquePointer, _ column: AuditColumn, _ out: inout ByteBuffer) {
         guard sqlite3_column_type(row, column.rawValue) != SQLITE_NULL, let text = sqlite3_column_text(row, column.rawValue) else {
             out.append(null)
             return
         }
         let count = Int(sqlite3_column_bytes(row, column.rawValue))
-        out.reserve(6 * count + 2)
-        var cursor = out.base + out.count
-        cursor.pointee = quote
-        cursor += 1
-        var start = 0
-        for index in 0..<count {
-            let byte = text[index]
-            guard byte < 0x20 || byte == quote || byte == backslash else { continue }
-            if start < index {
-                cursor.update(from: text + start, count: index - start)
-                cursor += index - start
-            }
-            start = index + 1
-            cursor.pointee = backslash
-            switch byte {
-            case quote, backslash: cursor[1] = byte; cursor += 2
-            case UInt8(ascii: "\n"): cursor[1] = UInt8(ascii: "n"); cursor += 2
-            case UInt8(ascii: "\r"): cursor[1] = UInt8(ascii: "r"); cursor += 2
-            case UInt8(ascii: "\t"): cursor[1] = UInt8(ascii: "t"); cursor += 2
-            default:
-                cursor[1] = UInt8(ascii: "u"); cursor[2] = UInt8(ascii: "0"); cursor[3] = UInt8(ascii: "0")
-                cursor[4] = hexDigit(byte >> 4); cursor[5] = hexDigit(byte & 0xf)
-                cursor += 6
-            }
-        }
-        if start < count {
-            cursor.update(from: text + start, count: count - start)
-            cursor += count - start
-        }
-        cursor.pointee = quote
-        cursor += 1
-        out.count = cursor - out.base
-    }
-
-    static let quote = UInt8(ascii: "\"")
-    static let backslash = UInt8(ascii: "\\")
-
-    static func hexDigit(_ nibble: UInt8) -> UInt8 {
-        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+        out.reserve(JSONText.maximumQuotedLength(count))
+        out.count += JSONText.writeQuoted(UnsafeBufferPointer(start: text, count: count), to: out.base + out.count)
     }
 
     /// Whether the column is NULL.
@@ -87,14 +50,14 @@ enum RowText {
     static func hex(_ row: OpaquePointer, _ column: AuditColumn, _ out: inout ByteBuffer) {
         let count = Int(sqlite3_column_bytes(row, column.rawValue))
         out.reserve(2 * count + 2)
-        out.append(quote)
+        out.append(UInt8(ascii: "\""))
         if let bytes = sqlite3_column_blob(row, column.rawValue)?.assumingMemoryBound(to: UInt8.self) {
             for index in 0..<count {
-                out.append(hexDigit(bytes[index] >> 4))
-                out.append(hexDigit(bytes[index] & 0xf))
+                out.append(JSONText.hexDigit(bytes[index] >> 4))
+                out.append(JSONText.hexDigit(bytes[index] & 0xf))
             }
         }
-        out.append(quote)
+        out.append(UInt8(ascii: "\""))
     }
 }
 
@@ -139,23 +102,19 @@ struct ByteBuffer {
         count += 1
     }
 
-    /// `value` in decimal, as `String(value)` writes it.
+    /// `value` in decimal, as `String(value)` writes it: digits written least significant
+    /// first, then reversed in place.
     mutating func appendDecimal(_ value: Int64) {
-        reserve(20)
-        if value == 0 { return append(UInt8(ascii: "0")) }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        reserve(21)  // a sign and 20 digits
+        if value < 0 { append(UInt8(ascii: "-")) }
+        let start = count
         var magnitude = value.magnitude
-        var length = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            while magnitude > 0 {
-                buffer[19 - length] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                length += 1
-            }
-            if value < 0 { append(UInt8(ascii: "-")) }
-            append(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self) + 20 - length, length)
-        }
+        repeat {
+            base[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            count += 1
+            magnitude /= 10
+        } while magnitude > 0
+        var digits = UnsafeMutableBufferPointer(start: base + start, count: count - start)
+        digits.reverse()
     }
 }

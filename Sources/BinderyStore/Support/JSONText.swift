@@ -7,22 +7,59 @@ public enum JSONText {
         if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
             return "\"" + value + "\""
         }
-        var out: [UInt8] = [UInt8(ascii: "\"")]
-        out.reserveCapacity(utf8.count + 8)
-        let hex = Array("0123456789abcdef".utf8)
-        for byte in utf8 {
+        var contiguous = value
+        contiguous.makeContiguousUTF8()
+        let escaped = contiguous.utf8.withContiguousStorageIfAvailable { bytes in
+            [UInt8](unsafeUninitializedCapacity: maximumQuotedLength(bytes.count)) { buffer, count in
+                count = writeQuoted(bytes, to: buffer.baseAddress!)
+            }
+        }!
+        return String(decoding: escaped, as: UTF8.self)
+    }
+
+    /// The most bytes `writeQuoted` writes for `count` input bytes (each may become `\u00XX`).
+    static func maximumQuotedLength(_ count: Int) -> Int { 6 * count + 2 }
+
+    /// Writes `bytes` (UTF-8) as a quoted JSON string at `out`, which has room for
+    /// `maximumQuotedLength(bytes.count)`; returns how many bytes it wrote. The one place the
+    /// escaping rules live: the audit chain's hashes and the exported lines both depend on them.
+    static func writeQuoted(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        var cursor = out
+        cursor.pointee = quote
+        cursor += 1
+        var start = 0
+        for index in bytes.indices {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == quote || byte == backslash else { continue }
+            if start < index {
+                cursor.update(from: bytes.baseAddress! + start, count: index - start)
+                cursor += index - start
+            }
+            start = index + 1
+            cursor.pointee = backslash
             switch byte {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case UInt8(ascii: "\n"): out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case UInt8(ascii: "\r"): out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case UInt8(ascii: "\t"): out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case ..<0x20: out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
-            default: out.append(byte)
+            case quote, backslash: cursor[1] = byte; cursor += 2
+            case UInt8(ascii: "\n"): cursor[1] = UInt8(ascii: "n"); cursor += 2
+            case UInt8(ascii: "\r"): cursor[1] = UInt8(ascii: "r"); cursor += 2
+            case UInt8(ascii: "\t"): cursor[1] = UInt8(ascii: "t"); cursor += 2
+            default:
+                cursor[1] = UInt8(ascii: "u"); cursor[2] = UInt8(ascii: "0"); cursor[3] = UInt8(ascii: "0")
+                cursor[4] = hexDigit(byte >> 4); cursor[5] = hexDigit(byte & 0xf)
+                cursor += 6
             }
         }
-        out.append(UInt8(ascii: "\""))
-        return String(decoding: out, as: UTF8.self)
+        if start < bytes.count {
+            cursor.update(from: bytes.baseAddress! + start, count: bytes.count - start)
+            cursor += bytes.count - start
+        }
+        cursor.pointee = quote
+        return cursor + 1 - out
+    }
+
+    /// A lowercase hex digit.
+    static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     /// `value` as a JSON string, or `null`.

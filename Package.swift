@@ -12,6 +12,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "bindery", targets: ["bindery"]),
+        // For the Hummingbird peer in `make bench-api` (Tests/Bench/HummingbirdPeer): `PeerAPI` only.
+        .library(name: "BinderyAPI", targets: ["BinderyAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),

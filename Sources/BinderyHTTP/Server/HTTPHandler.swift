@@ -22,6 +22,14 @@ public struct PeerInfo: Sendable, Equatable {
     /// The identity with its kind (`uri:spiffe://…`, `dns:host`, `cn:name`), so a grant for one
     /// kind can never match a certificate that carries the same text in another field.
     public var namespacedIdentity: String { identityKind.rawValue + ":" + identity }
+
+    /// A caller from its parts.
+    public init(identity: String, certificateFingerprint: String, remoteAddress: String, identityKind: IdentityKind = .cn) {
+        self.identity = identity
+        self.certificateFingerprint = certificateFingerprint
+        self.remoteAddress = remoteAddress
+        self.identityKind = identityKind
+    }
 }
 
 /// A complete request: head, body, and the verified caller.

@@ -10,7 +10,7 @@ FUZZ_DIR := .build-fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := --product bindery-fuzz --scratch-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
 
-.PHONY: help deps serve build test deb deb-check unit-check quickstart-check contract-check contract-live kernel-test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http bench-audit clean
+.PHONY: help deps serve build test deb deb-check unit-check quickstart-check contract-check contract-live kernel-test unit-test fuzz-build fuzz fuzz-smoke bench bench-store bench-kernel bench-reconcile bench-http bench-audit bench-api clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -136,6 +136,13 @@ bench-audit: deps ## The audit history at 1,000,000 events: each filter's page l
 	$(SWIFT) build -c release --product bindery-bench
 	$(SWIFT) build -c release --product bindery-load
 	python3 Tests/Bench/audit_bench.py
+
+bench-api: deps ## The API through Bindery's transport vs Hummingbird 2 (Tests/Bench/HummingbirdPeer) on the same handlers: req/s, latency, CPU/req; then WRITES (1,000,000) creates and the RSS after.
+	$(SWIFT) build -c release --product bindery
+	$(SWIFT) build -c release --product bindery-bench
+	$(SWIFT) build -c release --product bindery-load
+	$(SWIFT) build -c release --package-path Tests/Bench/HummingbirdPeer
+	python3 Tests/Bench/api_bench.py
 
 clean: ## Remove build products.
 	rm -rf .build .build-deb $(FUZZ_DIR) $(FUZZ_DIR).log

@@ -11,7 +11,7 @@ extension Contract.Operation {
         var problems: [(pointer: String, detail: String)] = []
         for parameter in parameters where parameter.location == "path" {
             let raw = pathParameters[parameter.name].map(String.init) ?? ""
-            let value = raw.removingPercentEncoding ?? raw
+            let value = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding ?? raw : raw
             parameter.schema.check(.string(value), at: "/path/\(parameter.name)", into: &problems)
             if !problems.isEmpty { throw APIError.notFound("no resource at \(request.head.path): \(parameter.name) \(problems[0].detail)") }
         }

@@ -93,20 +93,17 @@ extension APIHandler {
     func listBindings(_ input: Operations.listBindings.Input) async throws -> Operations.listBindings.Output {
         let limit = try Validation.pageLimit(input.query.limit)
         let vm = input.query.vm, device = input.query.device, after = input.query.after
-        let records = try await store.read { db in
-            try BindingRepository.page(vmID: vm, deviceAddress: device, after: after, limit: limit + 1, in: db)
-        }
-        let page = records.prefix(limit)
-        return .ok(.init(body: .json(.init(items: page.map(Representation.binding), nextCursor: records.count > limit ? page.last?.id : nil))))
+        return .ok(.init(body: .json(try await store.read { db in
+            try ReadViews.bindingPage(vm: vm, device: device, after: after, limit: limit, in: db)
+        })))
     }
 
     func getBinding(_ input: Operations.getBinding.Input) async throws -> Operations.getBinding.Output {
         let id = input.path.id
-        // A deleted binding is gone for clients at once; its unbinding shows in the change feed.
-        guard let record = try await store.read({ db in try BindingRepository.fetch(id, in: db) }), record.deletionRequestedAt == nil else {
+        guard let (body, etag) = try await store.read({ db in try ReadViews.binding(id, in: db) }) else {
             throw APIError.missing("binding", id)
         }
-        return .ok(.init(headers: .init(ETag: etag(record.meta.resourceVersion)), body: .json(Representation.binding(record))))
+        return .ok(.init(headers: .init(ETag: etag), body: .json(body)))
     }
 
     func replacePageTable(_ input: Operations.replacePageTable.Input) async throws -> Operations.replacePageTable.Output {

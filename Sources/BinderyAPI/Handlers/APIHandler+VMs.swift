@@ -47,23 +47,14 @@ extension APIHandler {
     func listVMs(_ input: Operations.listVMs.Input) async throws -> Operations.listVMs.Output {
         let limit = try Validation.pageLimit(input.query.limit)
         let after = input.query.after
-        let (records, holders) = try await store.read { db in
-            (try VMRepository.list(after: after, limit: limit + 1, in: db), try AttachmentRepository.holders(in: db))
-        }
-        let page = records.prefix(limit)
-        return .ok(.init(body: .json(.init(items: page.map { Representation.vm($0, holder: holders[$0.id]) },
-                                            nextCursor: records.count > limit ? page.last?.id : nil))))
+        return .ok(.init(body: .json(try await store.read { db in try ReadViews.vmPage(after: after, limit: limit, in: db) })))
     }
 
     func getVM(_ input: Operations.getVM.Input) async throws -> Operations.getVM.Output {
         let id = input.path.id
-        let found = try await store.read { db -> (VMRecord, AttachmentRepository.Holder?)? in
-            guard try !VMRepository.isDeletionRequested(id, in: db), let record = try VMRepository.fetch(id: id, in: db) else { return nil }
-            return (record, try AttachmentRepository.holder(of: id, in: db))
-        }
         // A deleted VM is gone for clients at once; its teardown shows in the change feed.
-        guard let (record, holder) = found else { throw APIError.missing("vm", id) }
-        return .ok(.init(headers: .init(ETag: etag(record.meta.resourceVersion)), body: .json(Representation.vm(record, holder: holder))))
+        guard let (body, etag) = try await store.read({ db in try ReadViews.vm(id, in: db) }) else { throw APIError.missing("vm", id) }
+        return .ok(.init(headers: .init(ETag: etag), body: .json(body)))
     }
 
     func updateVM(_ input: Operations.updateVM.Input) async throws -> Operations.updateVM.Output {

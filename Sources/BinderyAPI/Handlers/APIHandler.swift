@@ -18,6 +18,10 @@ struct APIHandler: APIProtocol {
     /// The key that signs audit checkpoints (the only key verification trusts).
     var signingKey: AuditSigningKey?
 
+    /// How the generated code reads and writes JSON: RFC 3339 dates with milliseconds, compact,
+    /// sorted keys, `/` unescaped (as the NDJSON export and `CompactJSONEncoder` write it).
+    static let codingConfiguration = Configuration(dateTranscoder: RFC3339.Transcoder(), jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+
     func getHost(_ input: Operations.getHost.Input) async throws -> Operations.getHost.Output {
         let host = capabilities()
         typealias Nesting = Components.Schemas.Host.iommuPayload.nestingPayload

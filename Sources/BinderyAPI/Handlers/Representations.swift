@@ -1,5 +1,6 @@
 import BinderyStore
 import Foundation
+import Synchronization
 
 /// Store records as API schemas.
 enum Representation {
@@ -53,12 +54,26 @@ enum Representation {
             status: status(phase: record.phase, observedGeneration: record.observedGeneration, conditions: record.conditions))
     }
 
-    static func binding(_ record: BindingRecord) -> Components.Schemas.Binding {
-        let fields = (try? JSONSerialization.jsonObject(with: Data(record.spec.formatFields.utf8))) as? [String: Any] ?? [:]
+    /// The VT-d fields of a stored format-fields object. Few distinct texts exist (one per
+    /// combination clients use), so parsed ones are remembered (up to 1,024).
+    static func vtd(_ formatFields: String) -> Components.Schemas.VTDFields {
+        if let known = parsedVTD.withLock({ $0[formatFields] }) { return known }
+        let fields = (try? JSONSerialization.jsonObject(with: Data(formatFields.utf8))) as? [String: Any] ?? [:]
         let vtd = Components.Schemas.VTDFields(
             sre: fields["sre"] as? Bool, eafe: fields["eafe"] as? Bool, pcd: fields["pcd"] as? Bool, pwt: fields["pwt"] as? Bool,
             emte: fields["emte"] as? Bool, cd: fields["cd"] as? Bool, pat: (fields["pat"] as? Int).map(Int64.init),
             emt: (fields["emt"] as? Int).map(Int64.init))
+        parsedVTD.withLock { cache in
+            if cache.count >= 1024 { cache.removeAll(keepingCapacity: true) }
+            cache[formatFields] = vtd
+        }
+        return vtd
+    }
+
+    private static let parsedVTD = Mutex<[String: Components.Schemas.VTDFields]>([:])
+
+    static func binding(_ record: BindingRecord) -> Components.Schemas.Binding {
+        let vtd = vtd(record.spec.formatFields)
         return Components.Schemas.Binding(
             id: record.id, vm: record.spec.vmID, device: record.spec.deviceAddress, _type: record.spec.type,
             guestPasid: Int64(record.spec.guestPASID), hostPasid: record.spec.requestedHostPASID.map(Int64.init),

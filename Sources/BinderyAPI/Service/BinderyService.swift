@@ -129,7 +129,8 @@ package final class BinderyService: @unchecked Sendable {
         let signingKey = try AuditSigningKey.load(dataDirectory: configuration.dataDirectory, create: true)
         handler.signingKey = signingKey
         if let signingKey { checkpointer = AuditCheckpointer(store: store, key: signingKey, log: log) }
-        try handler.registerHandlers(on: transport, configuration: .init(dateTranscoder: RFC3339.Transcoder(), jsonEncodingOptions: [.sortedKeys]), middlewares: [MetricsMiddleware(metrics: metrics)])
+        transport.metrics = metrics
+        try handler.registerHandlers(on: transport, configuration: APIHandler.codingConfiguration, middlewares: [MetricsMiddleware(metrics: metrics)])
 
         var http = HTTPServerConfiguration(listen: configuration.listen, tls: tls)
         if let loops = configuration.eventLoops { http.eventLoops = loops }

@@ -39,7 +39,7 @@ public final class PeerAPI: Sendable {
     /// Registers every operation on `transport`, encoding as `bindery serve` does; each request
     /// runs as `caller` (an identity, e.g. the client certificate's URI) with the admin role.
     public func register(on transport: any ServerTransport, caller: String) throws {
-        try handler.registerHandlers(on: transport, configuration: .init(dateTranscoder: RFC3339.Transcoder(), jsonEncodingOptions: [.sortedKeys]),
+        try handler.registerHandlers(on: transport, configuration: APIHandler.codingConfiguration,
                                      middlewares: [MetricsMiddleware(metrics: handler.metrics), CallerMiddleware(caller: caller)])
     }
 

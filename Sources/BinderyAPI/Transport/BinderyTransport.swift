@@ -17,14 +17,32 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         let template: PathTemplate
         let operation: Contract.Operation
         let handler: Handler
+        /// What the caller's role must allow (nil: admin only).
+        let permission: Permission?
+        /// The event-loop answer, for read-only operations that have one.
+        let loopRead: (read: LoopReads.Read, queryKeys: Set<Substring>)?
     }
 
-    private var routes: [Route] = []
+    private enum Routing {
+        case found(Route, [String: Substring])
+        case notFound
+        case methodNotAllowed([String])
+    }
+
+    /// Routes by `PathTemplate.bucket`, in registration order: a request looks in two short lists.
+    private var buckets: [String: [Route]] = [:]
     private let contract: Contract
     private let grants: @Sendable () -> RoleMap
     private let denials: DenialRecorder
     private let store: Store
     private let maxResponseBytes = 64 * 1024 * 1024
+    private let loopReads: LoopReads
+    /// Answer read-only operations on the event loop (`LoopReads`); off, every request takes
+    /// the generated path (tests compare the two).
+    var answersReadsOnLoop = true
+    /// Request counts and latencies for the operations answered on the loop (the generated
+    /// path counts its own in `MetricsMiddleware`).
+    var metrics: RequestMetrics?
 
     /// A transport whose callers' roles come from `grants` (read per request, so a change applies
     /// to the next request) and whose requests are checked against `contract`.
@@ -33,37 +51,75 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         self.contract = contract
         self.grants = grants
         denials = DenialRecorder(store: store)
+        loopReads = LoopReads(store: store)
     }
 
     func register(_ handler: @escaping Handler, method: HTTPTypes.HTTPRequest.Method, path: String) throws {
         guard let operation = contract.operation(method: method.rawValue, path: path) else {
             throw ContractError("the generated code registers \(method.rawValue) \(path), which openapi.yaml does not declare")
         }
-        routes.append(Route(method: method, template: PathTemplate(path), operation: operation, handler: handler))
+        let route = Route(method: method, template: PathTemplate(path), operation: operation, handler: handler,
+                          permission: Permission.required(by: operation.id), loopRead: LoopReads.read(for: operation.id))
+        buckets[route.template.bucket, default: []].append(route)
+    }
+
+    /// The route for a request: the first whose template and method match.
+    private func route(_ head: HTTPRequestHead) -> Routing {
+        var allowed: [String] = []
+        let (named, counted) = PathTemplate.buckets(of: head.path)
+        for route in (buckets[named] ?? []) + (buckets[counted] ?? []) where route.template.matches(head.path) {
+            if route.method.rawValue == head.method, let parameters = route.template.match(head.path) { return .found(route, parameters) }
+            allowed.append(route.method.rawValue)
+        }
+        return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed)
+    }
+
+    /// Read-only operations, answered here on the event loop when the request is plain and
+    /// allowed; nil sends it down the generated path (`respond`), which also records denials.
+    func respondImmediately(to request: BinderyHTTP.HTTPRequest) -> BinderyHTTP.HTTPResponse? {
+        guard answersReadsOnLoop, request.head.method == "GET", case let .found(route, parameters) = route(request.head),
+              let loopRead = route.loopRead, route.permission?.allows(grants().role(of: request.peer)) ?? false,
+              LoopReads.acceptsJSON(request.head),
+              let query = LoopReads.plainQuery(request.head.query, allowed: loopRead.queryKeys) else { return nil }
+        let started = ContinuousClock.now
+        var response: BinderyHTTP.HTTPResponse
+        do {
+            try route.operation.check(request, pathParameters: parameters)
+            guard let answer = try loopRead.read(loopReads, .init(path: parameters, query: query, loop: request.loop)) else { return nil }
+            response = answer
+        } catch {
+            response = Self.problem(for: error).response
+        }
+        metrics?.observe(operation: route.operation.id, status: response.status, seconds: MetricsMiddleware.seconds(since: started))
+        response.headers.append(("X-Request-Id", Self.requestID(of: request)))
+        return response
+    }
+
+    private static func requestID(of request: BinderyHTTP.HTTPRequest) -> String {
+        request.head.header("x-request-id").flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 } ?? ResourceIDMaker.requestID()
     }
 
     func respond(to request: BinderyHTTP.HTTPRequest) async -> BinderyHTTP.HTTPResponse {
-        let requestID = request.head.header("x-request-id").flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 }
-            ?? ResourceIDMaker.requestID()
+        let requestID = Self.requestID(of: request)
         var response = await admit(request, requestID: requestID)
         response.headers.append(("X-Request-Id", requestID))
         return response
     }
 
     private func admit(_ request: BinderyHTTP.HTTPRequest, requestID: String) async -> BinderyHTTP.HTTPResponse {
-        let matching = routes.compactMap { route in route.template.match(request.head.path).map { (route, $0) } }
-        guard !matching.isEmpty else { return APIError.notFound("no resource at \(request.head.path)").response }
-        guard let (route, parameters) = matching.first(where: { $0.0.method.rawValue == request.head.method }) else {
+        let route: Route, parameters: [String: Substring]
+        switch self.route(request.head) {
+        case let .found(found, foundParameters): (route, parameters) = (found, foundParameters)
+        case .notFound: return APIError.notFound("no resource at \(request.head.path)").response
+        case var .methodNotAllowed(allowed):
             var refusal = APIError.methodNotAllowed("\(request.head.method) is not allowed on \(request.head.path)").response
-            var allowed = matching.map(\.0.method.rawValue)
             if allowed.contains("GET") && !allowed.contains("HEAD") { allowed.append("HEAD") }
             refusal.headers.append(("Allow", allowed.joined(separator: ", ")))
             return refusal
         }
         let role = grants().role(of: request.peer)
         let context = RequestContext(peer: request.peer, role: role, requestID: requestID)
-        let permission = Permission.required(by: route.operation.id)
-        guard permission?.allows(role) ?? (role == .admin) else {
+        guard route.permission?.allows(role) ?? (role == .admin) else {
             await denials.record(context.actor, requestID: requestID, operation: route.operation.id, path: request.head.path)
             return APIError.forbidden(role.map { "role \($0.rawValue) may not \(route.operation.id)" }
                                       ?? "identity \(request.peer.identity) has no role").response

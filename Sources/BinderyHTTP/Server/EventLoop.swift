@@ -401,10 +401,12 @@ final class EventLoop: @unchecked Sendable {
             complete(connection, with: .problem(403, detail: "no client certificate identity"))
             return
         }
-        let request = HTTPRequest(head: head, body: body, peer: peer)
+        let request = HTTPRequest(head: head, body: body, peer: peer, loop: index)
         let handler = server.handler
         if let response = handler.respondImmediately(to: request) {
-            complete(connection, with: response, for: head)
+            // `process` goes on with what is buffered; reading again here would nest a level
+            // per request for a client that keeps up.
+            complete(connection, with: response, for: head, readingOn: false)
             return
         }
         pendingHeads[connection.token] = head
@@ -422,7 +424,8 @@ final class EventLoop: @unchecked Sendable {
     /// Handler tasks at work, by connection token: cancelled if their connection closes first.
     private var handlerTasks: [UInt64: Task<Void, Never>] = [:]
 
-    private func complete(_ connection: Connection, with response: HTTPResponse, for knownHead: HTTPRequestHead? = nil) {
+    private func complete(_ connection: Connection, with response: HTTPResponse, for knownHead: HTTPRequestHead? = nil,
+                          readingOn: Bool = true) {
         let head = knownHead ?? pendingHeads.removeValue(forKey: connection.token)
         handlerTasks[connection.token] = nil
         connection.isDispatched = false
@@ -440,7 +443,7 @@ final class EventLoop: @unchecked Sendable {
         guard flush(connection) else { return }
         if connection.phase == .closing { return }
         connection.setDeadline(.keepAlive, after: configuration.keepAliveTimeout, now: Self.now())
-        readAndProcess(connection)  // pipelined requests, and plaintext OpenSSL already holds
+        if readingOn { readAndProcess(connection) }  // pipelined requests, and plaintext OpenSSL already holds
     }
 
     // MARK: - Streamed bodies
@@ -597,6 +600,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func close(_ connection: Connection) {
         guard connections.removeValue(forKey: connection.token) != nil else { return }
+        connection.phase = .closing  // a `process` still on the stack parses no further
         pendingHeads[connection.token] = nil
         handlerTasks.removeValue(forKey: connection.token)?.cancel()
         if let producer = connection.streaming?.waiter {

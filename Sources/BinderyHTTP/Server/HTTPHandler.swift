@@ -40,6 +40,9 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// The caller.
     public var peer: PeerInfo
+    /// The event loop the request arrived on (0..<loops): `respondImmediately` runs on that
+    /// loop's thread, so a handler may keep per-loop state (a read connection) by this index.
+    public var loop = 0
 }
 
 /// A response body produced piece by piece, sent chunked. The server asks for the next piece

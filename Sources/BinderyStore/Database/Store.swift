@@ -75,4 +75,36 @@ public final class Store: Sendable {
     public func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.read(body)
     }
+
+    /// Runs `body` in a consistent snapshot on the calling thread, with the read-only connection
+    /// kept for `slot` (an event loop: one thread uses a slot at a time). No hand-off to the
+    /// pool's threads, so a short read costs what SQLite costs; a long one holds up the caller.
+    /// `oneStatement`: `body` runs a single SELECT, consistent on its own, so no transaction is opened.
+    public func readHere<T>(slot: Int, oneStatement: Bool = false, _ body: (Database) throws -> T) throws -> T {
+        let reader = try slotReaders.withLock { readers in
+            if let reader = readers[slot] { return reader }
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(10)
+            configuration.label = "bindery.slot\(slot)"
+            let reader = try DatabaseQueue(path: path, configuration: configuration)
+            readers[slot] = reader
+            return reader
+        }
+        return try oneStatement ? reader.inDatabase(body) : reader.read(body)
+    }
+
+    private let slotReaders = SlotReaders()
+}
+
+/// The per-slot read connections, opened on first use.
+private final class SlotReaders: @unchecked Sendable {
+    private let lock = NSLock()
+    private var readers: [Int: DatabaseQueue] = [:]
+
+    func withLock<T>(_ body: (inout [Int: DatabaseQueue]) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&readers)
+    }
 }

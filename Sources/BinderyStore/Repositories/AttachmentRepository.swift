@@ -131,7 +131,7 @@ public enum AttachmentRepository {
 
     /// The VMM holding `vmID`'s devices, if any.
     public static func holder(of vmID: String, in db: Database) throws -> Holder? {
-        try Row.fetchOne(db, sql: "SELECT * FROM vmm_holders WHERE vm_id = ?", arguments: [vmID]).map {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM vmm_holders WHERE vm_id = ?"), arguments: [vmID]).map {
             Holder(pid: $0["pid"], uid: $0["uid"], gid: $0["gid"], issuer: $0["issuer"], since: $0["since"])
         }
     }
@@ -139,7 +139,7 @@ public enum AttachmentRepository {
     /// Every VM's holder.
     public static func holders(in db: Database) throws -> [String: Holder] {
         var all: [String: Holder] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM vmm_holders") {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM vmm_holders")) {
             all[row["vm_id"]] = Holder(pid: row["pid"], uid: row["uid"], gid: row["gid"], issuer: row["issuer"], since: row["since"])
         }
         return all

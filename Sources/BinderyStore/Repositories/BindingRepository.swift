@@ -111,11 +111,11 @@ public enum BindingRepository {
     /// Up to `limit` bindings with ids after `after` whose deletion was not asked for,
     /// optionally of one VM or device.
     public static func page(vmID: String?, deviceAddress: String?, after: String?, limit: Int, in db: Database) throws -> [BindingRecord] {
-        try Row.fetchAll(db, sql: """
+        try Row.fetchAll(db.cachedStatement(sql: """
             SELECT \(columns) FROM bindings WHERE deletion_requested_at IS NULL AND id > ?3
                 AND (?1 IS NULL OR vm_id = ?1) AND (?2 IS NULL OR device_address = ?2)
             ORDER BY id LIMIT ?4
-            """, arguments: [vmID, deviceAddress, after ?? "", limit]).map(record)
+            """), arguments: [vmID, deviceAddress, after ?? "", limit]).map(record)
     }
 
     /// Forgets every host PASID (a restarted daemon holds none: the kernel released them).

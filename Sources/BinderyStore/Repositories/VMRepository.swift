@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import GRDB
 
@@ -69,7 +70,7 @@ public enum VMRepository {
 
     /// True when deletion was asked for.
     public static func isDeletionRequested(_ id: String, in db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT deletion_requested_at IS NOT NULL FROM vms WHERE id = ?", arguments: [id]) ?? false
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT deletion_requested_at IS NOT NULL FROM vms WHERE id = ?"), arguments: [id]) ?? false
     }
 
     /// Live VMs that were Ready go back to Pending (after a restart, no context is open).
@@ -108,36 +109,42 @@ public enum VMRepository {
 
     /// The VM with `id`, if it exists.
     public static func fetch(id: String, in db: Database) throws -> VMRecord? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM vms WHERE id = ?", arguments: [id]) else { return nil }
-        return try record(from: row, in: db)
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM vms WHERE id = ?"), arguments: [id]) else { return nil }
+        let regions = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM vm_memory_regions WHERE vm_id = ? ORDER BY position"),
+                                       arguments: [id]).map(region)
+        return try record(from: row, regions: regions)
     }
 
     /// Up to `limit` VMs with ids after `after`, in id order (keyset pagination); a VM whose
-    /// deletion was asked for is no longer listed.
+    /// deletion was asked for is no longer listed. Two statements whatever the page's size: the
+    /// VMs, then every memory region of the id range they span.
     public static func list(after: String? = nil, limit: Int, in db: Database) throws -> [VMRecord] {
         let rows = try Row.fetchAll(
-            db, sql: "SELECT * FROM vms WHERE id > ? AND deletion_requested_at IS NULL ORDER BY id LIMIT ?", arguments: [after ?? "", limit]
-        )
-        return try rows.map { try record(from: $0, in: db) }
+            db.cachedStatement(sql: "SELECT * FROM vms WHERE id > ? AND deletion_requested_at IS NULL ORDER BY id LIMIT ?"),
+            arguments: [after ?? "", limit])
+        guard let last = rows.last?["id"] as String? else { return [] }
+        var regions: [String: [MemoryRegion]] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT * FROM vm_memory_regions WHERE vm_id > ? AND vm_id <= ? ORDER BY vm_id, position
+            """), arguments: [after ?? "", last]) {
+            regions[row["vm_id"], default: []].append(region(row))
+        }
+        return try rows.map { row in try record(from: row, regions: regions[row["id"]] ?? []) }
     }
 
-    private static func record(from row: Row, in db: Database) throws -> VMRecord {
-        let id: String = row["id"]
-        let regions = try Row.fetchAll(
-            db, sql: "SELECT * FROM vm_memory_regions WHERE vm_id = ? ORDER BY position", arguments: [id]
-        ).map { region in
-            MemoryRegion(
-                guestAddress: UInt64(bitPattern: region["guest_address"] as Int64),
-                size: UInt64(bitPattern: region["size"] as Int64),
-                backingPath: region["backing_path"],
-                backingOffset: UInt64(bitPattern: region["backing_offset"] as Int64)
-            )
-        }
-        let labelsText: String = row["labels"]
-        let labels = try JSONDecoder().decode([String: String].self, from: Data(labelsText.utf8))
-        return VMRecord(
-            id: id,
-            spec: VMSpec(name: row["name"], labels: labels, memory: regions),
+    private static func region(_ row: Row) -> MemoryRegion {
+        MemoryRegion(
+            guestAddress: UInt64(bitPattern: row["guest_address"] as Int64),
+            size: UInt64(bitPattern: row["size"] as Int64),
+            backingPath: row["backing_path"],
+            backingOffset: UInt64(bitPattern: row["backing_offset"] as Int64)
+        )
+    }
+
+    private static func record(from row: Row, regions: [MemoryRegion]) throws -> VMRecord {
+        VMRecord(
+            id: row["id"],
+            spec: VMSpec(name: row["name"], labels: try labels(row["labels"]), memory: regions),
             meta: ResourceMeta(generation: row["generation"], resourceVersion: row["resource_version"],
                                createdAt: row["created_at"], updatedAt: row["updated_at"]),
             phase: Phase(rawValue: row["phase"]) ?? .pending,
@@ -145,4 +152,18 @@ public enum VMRepository {
             conditions: Condition.decode(row["conditions"])
         )
     }
+
+    /// Labels from stored JSON; decoded texts are remembered (up to 4,096), as reads repeat.
+    private static func labels(_ text: String) throws -> [String: String] {
+        if text == "{}" { return [:] }
+        if let known = decodedLabels.withLock({ $0[text] }) { return known }
+        let labels = try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
+        decodedLabels.withLock { cache in
+            if cache.count >= 4096 { cache.removeAll(keepingCapacity: true) }
+            cache[text] = labels
+        }
+        return labels
+    }
+
+    private static let decodedLabels = Mutex<[String: [String: String]]>([:])
 }

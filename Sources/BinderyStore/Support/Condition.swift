@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 
 /// One status condition, as Kubernetes-style clients expect (`type`, `status`, `reason`, `message`).
@@ -31,10 +32,20 @@ public struct Condition: Sendable, Equatable, Codable {
         })
     }
 
-    /// Conditions from stored JSON.
+    /// Conditions from stored JSON. Every read of a resource decodes them, and the same few
+    /// texts come back again and again, so decoded ones are remembered (up to 4,096 texts).
     public static func decode(_ text: String) -> [Condition] {
-        text == "[]" ? [] : (try? JSONDecoder().decode([Condition].self, from: Data(text.utf8))) ?? []
+        if text == "[]" { return [] }
+        if let known = decoded.withLock({ $0[text] }) { return known }
+        let conditions = (try? JSONDecoder().decode([Condition].self, from: Data(text.utf8))) ?? []
+        decoded.withLock { cache in
+            if cache.count >= 4096 { cache.removeAll(keepingCapacity: true) }
+            cache[text] = conditions
+        }
+        return conditions
     }
+
+    private static let decoded = Mutex<[String: [Condition]]>([:])
 
     /// `next` merged into `existing`: one condition per type, keeping the transition time when
     /// the status did not change.

@@ -18,12 +18,12 @@ public enum JSONText {
     }
 
     /// The most bytes `writeQuoted` writes for `count` input bytes (each may become `\u00XX`).
-    static func maximumQuotedLength(_ count: Int) -> Int { 6 * count + 2 }
+    public static func maximumQuotedLength(_ count: Int) -> Int { 6 * count + 2 }
 
     /// Writes `bytes` (UTF-8) as a quoted JSON string at `out`, which has room for
     /// `maximumQuotedLength(bytes.count)`; returns how many bytes it wrote. The one place the
     /// escaping rules live: the audit chain's hashes and the exported lines both depend on them.
-    static func writeQuoted(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+    public static func writeQuoted(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
         let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         var cursor = out
         cursor.pointee = quote

@@ -1,0 +1,34 @@
+import BinderyStore
+
+/// What the read operations answer, from one transaction. The generated handlers run these on
+/// the reader pool; `LoopReads` runs the same ones on an event loop's own connection.
+enum ReadViews {
+    /// The binding as clients see it, with its ETag; nil when it does not exist or is being deleted
+    /// (a deleted binding is gone for clients at once; its unbinding shows in the change feed).
+    static func binding(_ id: String, in db: StoreTransaction) throws -> (body: Components.Schemas.Binding, etag: String)? {
+        guard let record = try BindingRepository.fetch(id, in: db), record.deletionRequestedAt == nil else { return nil }
+        return (Representation.binding(record), etag(record.meta.resourceVersion))
+    }
+
+    /// A page of bindings after the cursor `after`, optionally for one VM or device.
+    static func bindingPage(vm: String?, device: String?, after: String?, limit: Int, in db: StoreTransaction) throws
+        -> Components.Schemas.BindingList {
+        let records = try BindingRepository.page(vmID: vm, deviceAddress: device, after: after, limit: limit + 1, in: db)
+        let page = records.prefix(limit)
+        return .init(items: page.map(Representation.binding), nextCursor: records.count > limit ? page.last?.id : nil)
+    }
+
+    /// The VM with the VMM holding it, and its ETag; nil when it does not exist or is being deleted.
+    static func vm(_ id: String, in db: StoreTransaction) throws -> (body: Components.Schemas.VM, etag: String)? {
+        guard try !VMRepository.isDeletionRequested(id, in: db), let record = try VMRepository.fetch(id: id, in: db) else { return nil }
+        return (Representation.vm(record, holder: try AttachmentRepository.holder(of: id, in: db)), etag(record.meta.resourceVersion))
+    }
+
+    /// A page of VMs after the cursor `after`.
+    static func vmPage(after: String?, limit: Int, in db: StoreTransaction) throws -> Components.Schemas.VMList {
+        let records = try VMRepository.list(after: after, limit: limit + 1, in: db)
+        let holders = try AttachmentRepository.holders(in: db)
+        let page = records.prefix(limit)
+        return .init(items: page.map { Representation.vm($0, holder: holders[$0.id]) }, nextCursor: records.count > limit ? page.last?.id : nil)
+    }
+}

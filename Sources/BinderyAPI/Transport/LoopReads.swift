@@ -1,0 +1,116 @@
+import BinderyHTTP
+import BinderyStore
+
+/// Read-only operations answered on the event loop that received them, from that loop's own
+/// read connection (`Store.readHere`): no task, no hop to the reader pool's threads and back
+/// through the eventfd. They run the same `ReadViews` as the generated handlers and encode the
+/// same generated types (with `CompactJSONEncoder`), so the answer is byte for byte the one the
+/// generated path gives (`LoopReadsTests` holds them equal). Anything unusual in a request (a
+/// percent-escape, a repeated or unknown query key, an Accept that is not plainly JSON) is
+/// left to the generated path, which knows every rule.
+struct LoopReads: Sendable {
+    /// One read operation: the request's path parameters and query in, a response out (nil:
+    /// take the generated path).
+    typealias Read = @Sendable (LoopReads, LoopRequest) throws -> HTTPResponse?
+
+    /// What a read gets from the request.
+    struct LoopRequest {
+        let path: [String: Substring]
+        let query: [Substring: Substring]
+        let loop: Int
+    }
+
+    let store: Store
+
+    /// The loop answer for `operationID`, if it has one.
+    static func read(for operationID: String) -> (read: Read, queryKeys: Set<Substring>)? {
+        switch operationID {
+        case "getHealth": return ({ _, _ in try json(Components.Schemas.Health(status: .ok)) }, [])
+        case "getBinding":
+            return ({ reads, request in
+                guard let id = request.plainPath("id") else { return nil }
+                guard let (body, etag) = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.binding(id, in: db) }) else {
+                    throw APIError.missing("binding", id)
+                }
+                return try json(body, etag: etag)
+            }, [])
+        case "getVM":
+            return ({ reads, request in
+                guard let id = request.plainPath("id") else { return nil }
+                guard let (body, etag) = try reads.store.readHere(slot: request.loop, { db in try ReadViews.vm(id, in: db) }) else {
+                    throw APIError.missing("vm", id)
+                }
+                return try json(body, etag: etag)
+            }, [])
+        case "listVMs":
+            return ({ reads, request in
+                guard request.hasPlainIntegers else { return nil }
+                let limit = try Validation.pageLimit(request.integer("limit"))
+                let after = request.string("after")
+                return try json(try reads.store.readHere(slot: request.loop) { db in try ReadViews.vmPage(after: after, limit: limit, in: db) })
+            }, ["limit", "after"])
+        case "listBindings":
+            return ({ reads, request in
+                guard request.hasPlainIntegers else { return nil }
+                let limit = try Validation.pageLimit(request.integer("limit"))
+                let vm = request.string("vm"), device = request.string("device"), after = request.string("after")
+                return try json(try reads.store.readHere(slot: request.loop) { db in
+                    try ReadViews.bindingPage(vm: vm, device: device, after: after, limit: limit, in: db)
+                })
+            }, ["limit", "after", "vm", "device"])
+        default: return nil
+        }
+    }
+
+    /// A 200 with `body` as the generated code frames it.
+    private static func json<T: Encodable>(_ body: T, etag: String? = nil) throws -> HTTPResponse {
+        var headers: [(name: String, value: String)] = []
+        if let etag { headers.append(("ETag", etag)) }
+        headers.append(("Content-Type", "application/json; charset=utf-8"))
+        return HTTPResponse(status: 200, headers: headers, body: try CompactJSONEncoder.encode(body))
+    }
+
+    /// The query's keys and values, when it is plain: no escapes, no key twice, only `allowed` keys.
+    static func plainQuery(_ query: String?, allowed: Set<Substring>) -> [Substring: Substring]? {
+        guard let query, !query.isEmpty else { return [:] }
+        var items: [Substring: Substring] = [:]
+        for pair in query.split(separator: "&", omittingEmptySubsequences: false) {
+            guard let equals = pair.firstIndex(of: "=") else { return nil }
+            let key = pair[..<equals], value = pair[pair.index(after: equals)...]
+            guard allowed.contains(key), items[key] == nil, !value.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") })
+            else { return nil }
+            items[key] = value
+        }
+        return items
+    }
+
+    /// Whether `Accept` is absent or plainly admits JSON (anything else: the generated path decides).
+    static func acceptsJSON(_ head: HTTPRequestHead) -> Bool {
+        var sawAccept = false
+        for (name, value) in head.headers where name.utf8.count == 6 && name.lowercased() == "accept" {
+            sawAccept = true
+            for range in value.split(separator: ",") {
+                let media = range.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+                if media == "application/json" || media == "*/*" || media == "application/*" { return true }
+            }
+        }
+        return !sawAccept
+    }
+}
+
+extension LoopReads.LoopRequest {
+    /// A path parameter without percent-escapes (escaped ones take the generated path).
+    func plainPath(_ name: String) -> String? {
+        guard let value = path[name], !value.utf8.contains(UInt8(ascii: "%")) else { return nil }
+        return String(value)
+    }
+
+    /// A query value (the contract's checks have passed it).
+    func string(_ key: Substring) -> String? { query[key].map(String.init) }
+
+    /// A query value as an integer (the contract's checks have passed it).
+    func integer(_ key: Substring) -> Int? { query[key].flatMap { Int($0) } }
+
+    /// Whether every integer parameter is plain decimal digits (`1e2` and the like take the generated path).
+    var hasPlainIntegers: Bool { query["limit"].map { Int($0) != nil } ?? true }
+}

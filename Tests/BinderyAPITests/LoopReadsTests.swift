@@ -1,0 +1,116 @@
+@testable import BinderyAPI
+@testable import BinderyHTTP
+import BinderyReconciler
+import BinderyStore
+import Foundation
+import XCTest
+
+/// The reads answered on the event loop give, byte for byte, what the generated path gives:
+/// same status, headers and body, for found, missing, paged, filtered and invalid requests.
+final class LoopReadsTests: XCTestCase {
+    private var directory: String!
+    private var store: Store!
+    private var reconciler: Reconciler!
+    private var transport: BinderyTransport!
+    private let admin = PeerInfo(identity: "spiffe://test/admin", certificateFingerprint: "", remoteAddress: "127.0.0.1:1", identityKind: .uri)
+
+    override func setUp() async throws {
+        directory = NSTemporaryDirectory() + "bindery-loop-reads-" + UUID().uuidString
+        let kernel = try HostKernel.open(.simulated, sysfsRoot: "/sys", simulatedHost: "type1-nesting", faults: "", dataDirectory: directory)
+        store = try Store(dataDirectory: directory)
+        reconciler = Reconciler(store: store, kernel: kernel, dataDirectory: directory)
+        try await reconciler.start()
+        let memory = directory + "/memory"
+        try FileManager.default.createDirectory(atPath: memory, withIntermediateDirectories: true)
+        let roles = RoleMap(["uri:spiffe://test/admin": .admin, "uri:spiffe://test/reader": .reader])
+        transport = BinderyTransport(store: store, contract: try Contract.embedded(), grants: { roles })
+        let reconciler = reconciler!
+        let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { reconciler.capabilities },
+                                 kernelReachable: { kernel.unreachableReason() }, metrics: RequestMetrics(),
+                                 memoryPolicy: try GuestMemoryPolicy(directories: [memory]))
+        try handler.registerHandlers(on: transport, configuration: APIHandler.codingConfiguration)
+    }
+
+    override func tearDown() async throws {
+        await reconciler.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func request(_ method: String, _ target: String, body: String? = nil, headers: [(String, String)] = [],
+                         peer: PeerInfo? = nil) -> BinderyHTTP.HTTPRequest {
+        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        var fields = [("Host", "localhost"), ("X-Request-Id", "req-fixed")] + headers
+        if body != nil { fields.append(("Content-Type", "application/json")) }
+        let head = HTTPRequestHead(method: method, target: target, path: String(parts[0]), query: parts.count > 1 ? String(parts[1]) : nil,
+                                   minorVersion: 1, headers: fields.map { (name: $0.0, value: $0.1) },
+                                   framing: body == nil ? .none : .contentLength(body!.utf8.count))
+        return BinderyHTTP.HTTPRequest(head: head, body: Array((body ?? "").utf8), peer: peer ?? admin, loop: 1)
+    }
+
+    private func created(_ target: String, _ body: String) async throws -> String {
+        let response = await transport.respond(to: request("POST", target, body: body))
+        XCTAssertTrue((200..<300).contains(response.status), String(decoding: response.body, as: UTF8.self))
+        return try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["id"] as? String)
+    }
+
+    func testLoopAnswersEqualTheGeneratedOnes() async throws {
+        var vms: [String] = []
+        for index in 0..<7 {
+            vms.append(try await created("/v1/vms", #"{"name":"vm-\#(index)","labels":{"a10":"x/y","a9":"\u00e9\"\\","B":""},"memory":[{"guestAddress":"0x0","size":1073741824},{"guestAddress":"0x100000000","size":2097152}]}"#))
+        }
+        let assigned = await transport.respond(to: request("PUT", "/v1/vms/\(vms[0])/devices/0000:3b:00.0", body: #"{"managed":true}"#))
+        XCTAssertEqual(assigned.status, 202, String(decoding: assigned.body, as: UTF8.self))
+        let binding = try await created("/v1/bindings", #"{"vm":"\#(vms[0])","device":"0000:3b:00.0","type":"guest-page-table","guestPasid":5,"format":"intel-vtd","version":1,"pageTable":{"address":"0x1000","addressWidth":48},"vtd":{"sre":true,"pat":7}}"#)
+        let second = try await created("/v1/bindings", #"{"vm":"\#(vms[0])","device":"0000:3b:00.0","type":"guest-page-table","guestPasid":6,"hostPasid":77,"format":"intel-vtd","version":1,"pageTable":{"address":"0x2000","addressWidth":57}}"#)
+        await reconciler.waitUntilIdle()
+
+        let targets = [
+            "/healthz", "/v1/vms/\(vms[0])", "/v1/vms/\(vms[3])", "/v1/vms/vm-missing", "/v1/vms/x%20y", "/v1/bindings/\(binding)",
+            "/v1/bindings/\(second)", "/v1/bindings/bnd-missing", "/v1/vms", "/v1/vms?limit=3", "/v1/vms?limit=3&after=\(vms[2])",
+            "/v1/vms?limit=0", "/v1/vms?limit=1001", "/v1/vms?limit=abc", "/v1/vms?limit=2&limit=3", "/v1/vms?limit=1e1",
+            "/v1/vms?unknown=1", "/v1/bindings", "/v1/bindings?vm=\(vms[0])", "/v1/bindings?device=0000:3b:00.0&limit=1",
+            "/v1/bindings?vm=\(vms[1])", "/v1/bindings?after=\(binding)", "//v1//vms//\(vms[1])",
+        ]
+        var answeredOnLoop = 0
+        for target in targets {
+            for headers in [[], [("Accept", "application/json")], [("Accept", "text/plain")]] {
+                let slow = await transport.respond(to: request("GET", target, headers: headers))
+                guard let fast = transport.respondImmediately(to: request("GET", target, headers: headers)) else { continue }
+                answeredOnLoop += 1
+                XCTAssertEqual(fast.status, slow.status, target)
+                XCTAssertEqual(fast.headers.map { "\($0.name): \($0.value)" }, slow.headers.map { "\($0.name): \($0.value)" }, target)
+                XCTAssertEqual(String(decoding: fast.body, as: UTF8.self), String(decoding: slow.body, as: UTF8.self), target)
+            }
+        }
+        XCTAssertGreaterThan(answeredOnLoop, 30, "most plain reads are answered on the loop")
+        XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/vms?limit=2&limit=3")), "a repeated key takes the generated path")
+        XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/vms/\(vms[0])", headers: [("Accept", "text/plain")])))
+        XCTAssertNil(transport.respondImmediately(to: request("POST", "/v1/vms", body: "{}")), "writes never run on the loop")
+        XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/audit")), "the audit history is not a loop read")
+        let stranger = PeerInfo(identity: "nobody", certificateFingerprint: "", remoteAddress: "127.0.0.1:2")
+        XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/vms", peer: stranger)),
+                     "a caller without a role takes the generated path, which records the denial")
+    }
+
+    func testEncoderWritesWhatJSONEncoderWrites() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp.format(date))
+        }
+        struct Sample: Encodable {
+            var text = "a/b \"q\" \\ \u{1}\u{1f}\u{7f} é \u{2028} 😀"
+            var numbers: [Int64] = [0, -1, 9, 10, Int64.max, Int64.min]
+            var doubles: [Double] = [0, 1.5, -2, 1e20, 0.1, 123456789.25]
+            var flags = [true, false]
+            var missing: String?
+            var present: String? = "x"
+            var date = Date(timeIntervalSince1970: 1_764_000_000.123)
+            var nested = ["zeta": ["b": 1, "a": 2], "alpha": [:], "Beta": ["é": 3, "e": 4, "a10": 5, "a9": 6]]
+            var empty: [String] = []
+        }
+        XCTAssertEqual(String(decoding: try CompactJSONEncoder.encode(Sample()), as: UTF8.self),
+                       String(decoding: try encoder.encode(Sample()), as: UTF8.self))
+    }
+}

@@ -1,12 +1,15 @@
 // bindery-load: an HTTPS/1.1 load generator that presents a client certificate (wrk cannot),
 // so Bindery and nginx can be measured with mutual TLS by the same client.
 //
-//   bindery-load keepalive PORT CA CERT KEY CONNECTIONS SECONDS [PATH]   requests/s, p50/p99 latency
-//   bindery-load handshake PORT CA CERT KEY CONNECTIONS SECONDS [PATH]   full handshakes/s (no resumption)
-//   bindery-load idle      PORT CA CERT KEY CONNECTIONS SECONDS [PATH]   open, one request each, hold
+//   bindery-load keepalive PORT CA CERT KEY CONNECTIONS SECONDS [PATH [METHOD [BODY]]]   requests/s, p50/p99 latency
+//   bindery-load handshake PORT CA CERT KEY CONNECTIONS SECONDS [PATH [METHOD [BODY]]]   full handshakes/s (no resumption)
+//   bindery-load idle      PORT CA CERT KEY CONNECTIONS SECONDS [PATH [METHOD [BODY]]]   open, one request each, hold
 //
-// PATH (default /) is what every request GETs; keep-alive connections take responses up to
-// 1 MiB (an audit page), the others 4 KiB.
+// PATH (default /) is what every request asks for, with METHOD (default GET). With a BODY
+// (METHOD POST, PUT or PATCH), each request sends it as application/json with every `{n}` in it
+// replaced by a counter unique within the process, e.g. '{"name":"bench-{n}"}' for distinct
+// names. A 2xx status counts as a success, anything else as an error. Keep-alive connections
+// take responses up to 1 MiB (an audit page), the others 4 KiB.
 // One thread, epoll, non-blocking OpenSSL. Prints one JSON object.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,6 +34,8 @@ struct conn {
     int fd;
     SSL *ssl;
     enum state state;
+    char *request;   // the request being written: the shared one, or this connection's own (with a BODY)
+    size_t request_length;
     size_t written;
     char *buffer;
     size_t capacity;
@@ -43,6 +48,9 @@ static SSL_CTX *ctx;
 static int epfd, port;
 static char request_keepalive[4096];
 static char request_close[4096];
+static const char *method = "GET", *path = "/", *body;  // body: NULL unless a BODY was given
+static size_t request_capacity;  // for a request with a BODY: the header and the body, every {n} at its widest
+static unsigned long counter;    // the next {n}
 static double *latencies;
 static size_t latency_count, latency_capacity;
 static long completed, errors, handshakes, held;
@@ -51,6 +59,32 @@ static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/// Makes the request the connection writes next: the shared GET, or the header and BODY with
+/// each {n} replaced by the next counter value.
+static void prepare(struct conn *c) {
+    c->written = 0;
+    if (!body) {
+        c->request = mode == HANDSHAKE ? request_close : request_keepalive;
+        c->request_length = strlen(c->request);
+        return;
+    }
+    char *content = c->request + request_capacity / 2;  // the body, built in the second half first
+    size_t length = 0;
+    for (const char *b = body; *b;) {
+        if (b[0] == '{' && b[1] == 'n' && b[2] == '}') {
+            length += (size_t)sprintf(content + length, "%lu", counter++);
+            b += 3;
+        } else {
+            content[length++] = *b++;
+        }
+    }
+    int header = snprintf(c->request, request_capacity / 2,
+                          "%s %s HTTP/1.1\r\nHost: localhost\r\n%sContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                          method, path, mode == HANDSHAKE ? "Connection: close\r\n" : "", length);
+    memmove(c->request + header, content, length);
+    c->request_length = (size_t)header + length;
 }
 
 static void watch(struct conn *c, uint32_t events, int op) {
@@ -114,17 +148,17 @@ static void step(struct conn *c) {
             if (r == 1) {
                 handshakes++;
                 c->state = WRITING;
+                prepare(c);
                 c->started = now();
                 continue;
             }
             goto wait;
         case WRITING: {
-            const char *request = mode == HANDSHAKE ? request_close : request_keepalive;
             size_t n = 0;
-            r = SSL_write_ex(c->ssl, request + c->written, strlen(request) - c->written, &n);
+            r = SSL_write_ex(c->ssl, c->request + c->written, c->request_length - c->written, &n);
             if (r != 1) goto wait;
             c->written += n;
-            if (c->written == strlen(request)) { c->state = READING; c->have = 0; }
+            if (c->written == c->request_length) { c->state = READING; c->have = 0; }
             continue;
         }
         case READING: {
@@ -134,12 +168,12 @@ static void step(struct conn *c) {
             if (r != 1) goto wait;
             c->have += n;
             if (!response_complete(c)) continue;
-            if (strncmp(c->buffer, "HTTP/1.1 200", 12) != 0) errors++; else completed++;
+            if (strncmp(c->buffer, "HTTP/1.1 2", 10) != 0) errors++; else completed++;
             record(now() - c->started);
             if (mode == IDLE) { c->state = HELD; held++; watch(c, EPOLLIN, EPOLL_CTL_MOD); return; }
             if (mode == HANDSHAKE) { restart(c, 0); return; }
             c->state = WRITING;
-            c->written = 0;
+            prepare(c);
             c->started = now();
             continue;
         }
@@ -166,14 +200,25 @@ static int compare(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 8 && argc != 9) {
-        fprintf(stderr, "usage: bindery-load keepalive|handshake|idle PORT CA CERT KEY CONNECTIONS SECONDS [PATH]\n");
+    if (argc < 8 || argc > 11) {
+        fprintf(stderr, "usage: bindery-load keepalive|handshake|idle PORT CA CERT KEY CONNECTIONS SECONDS [PATH [METHOD [BODY]]]\n");
         return 2;
     }
-    const char *path = argc == 9 ? argv[8] : "/";
+    if (argc > 8) path = argv[8];
+    if (argc > 9) method = argv[9];
+    if (argc > 10) body = argv[10];
     if (strlen(path) > 3000 || path[0] != '/') { fprintf(stderr, "PATH must start with / and be under 3000 bytes\n"); return 2; }
-    snprintf(request_keepalive, sizeof request_keepalive, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path);
-    snprintf(request_close, sizeof request_close, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
+    if (strlen(method) < 1 || strlen(method) > 16 || strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(method)) {
+        fprintf(stderr, "METHOD must be 1 to 16 capital letters\n");
+        return 2;
+    }
+    snprintf(request_keepalive, sizeof request_keepalive, "%s %s HTTP/1.1\r\nHost: localhost\r\n\r\n", method, path);
+    snprintf(request_close, sizeof request_close, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", method, path);
+    if (body) {  // each half holds a whole request: the header (path, method, length) and the widest body
+        size_t counters = 0;
+        for (const char *b = strstr(body, "{n}"); b; b = strstr(b + 3, "{n}")) counters++;
+        request_capacity = 2 * (strlen(body) + counters * 20 + 4096);
+    }
     mode = !strcmp(argv[1], "handshake") ? HANDSHAKE : !strcmp(argv[1], "idle") ? IDLE : KEEPALIVE;
     port = atoi(argv[2]);
     int connections = atoi(argv[6]);
@@ -198,6 +243,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < connections; i++) {
         all[i].capacity = mode == KEEPALIVE ? 1 << 20 : 4096;
         all[i].buffer = malloc(all[i].capacity);
+        if (body) all[i].request = malloc(request_capacity);
     }
     double begin = now();
     for (int i = 0; i < connections; i++) {

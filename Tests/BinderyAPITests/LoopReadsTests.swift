@@ -12,6 +12,8 @@ final class LoopReadsTests: XCTestCase {
     private var store: Store!
     private var reconciler: Reconciler!
     private var transport: BinderyTransport!
+    /// Counts only the requests answered by `LoopReads` (the generated path has no middleware here).
+    private let directMetrics = RequestMetrics()
     private let admin = PeerInfo(identity: "spiffe://test/admin", certificateFingerprint: "", remoteAddress: "127.0.0.1:1", identityKind: .uri)
 
     override func setUp() async throws {
@@ -24,6 +26,7 @@ final class LoopReadsTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: memory, withIntermediateDirectories: true)
         let roles = RoleMap(["uri:spiffe://test/admin": .admin, "uri:spiffe://test/reader": .reader])
         transport = BinderyTransport(store: store, contract: try Contract.embedded(), grants: { roles })
+        transport.metrics = directMetrics
         let reconciler = reconciler!
         let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { reconciler.capabilities },
                                  kernelReachable: { kernel.unreachableReason() }, metrics: RequestMetrics(),
@@ -83,6 +86,7 @@ final class LoopReadsTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(answeredOnLoop, 30, "most plain reads are answered on the loop")
+        XCTAssertTrue(directMetrics.lines().contains { $0.hasPrefix(#"bindery_http_requests_total{operation="getBinding",status="200"}"#) })
         XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/vms?limit=2&limit=3")), "a repeated key takes the generated path")
         XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/vms/\(vms[0])", headers: [("Accept", "text/plain")])))
         XCTAssertNil(transport.respondImmediately(to: request("POST", "/v1/vms", body: "{}")), "writes never run on the loop")
@@ -90,6 +94,37 @@ final class LoopReadsTests: XCTestCase {
         let stranger = PeerInfo(identity: "nobody", certificateFingerprint: "", remoteAddress: "127.0.0.1:2")
         XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/vms", peer: stranger)),
                      "a caller without a role takes the generated path, which records the denial")
+    }
+
+    func testAuditPagesEqualTheGeneratedOnes() async throws {
+        for index in 0..<5 {
+            _ = try await created("/v1/vms", #"{"name":"audited-\#(index)","labels":{"k":"v/\#(index)"},"memory":[{"guestAddress":"0x0","size":1073741824}]}"#)
+        }
+        _ = await transport.respond(to: request("GET", "/v1/vms", peer: PeerInfo(identity: "nobody", certificateFingerprint: "", remoteAddress: "127.0.0.1:2")))
+        await reconciler.waitUntilIdle()
+        let targets = [
+            "/v1/audit", "/v1/audit?limit=2", "/v1/audit?limit=2&after=3", "/v1/audit?action=vm.create", "/v1/audit?resourceType=vm&after=1",
+            "/v1/audit?actor=spiffe%3A%2F%2Ftest%2Fadmin", "/v1/audit?actor=spiffe://test/admin&limit=3", "/v1/audit?outcome=denied",
+            "/v1/audit?outcome=failed", "/v1/audit?outcome=bogus", "/v1/audit?since=2000-01-01T00:00:00Z&until=2100-01-01T00:00:00.5%2B01:00",
+            "/v1/audit?since=2000-01-01T00:00:00Z", "/v1/audit?after=-1", "/v1/audit?limit=0", "/v1/audit?limit=5&limit=6",
+            "/v1/audit?resourceId=missing", "/v1/audit?after=1e2",
+        ]
+        var compared = 0
+        for target in targets {
+            for headers in [[], [("Accept", "application/json")], [("Accept", "*/*")]] {
+                transport.answersReadsOnLoop = false
+                let generated = await transport.respond(to: request("GET", target, headers: headers))
+                transport.answersReadsOnLoop = true
+                let pooled = await transport.respond(to: request("GET", target, headers: headers))
+                XCTAssertEqual(pooled.status, generated.status, target)
+                XCTAssertEqual(pooled.headers.map { "\($0.name): \($0.value)" }, generated.headers.map { "\($0.name): \($0.value)" }, target)
+                XCTAssertEqual(String(decoding: pooled.body, as: UTF8.self), String(decoding: generated.body, as: UTF8.self), target)
+                compared += 1
+            }
+        }
+        XCTAssertEqual(compared, targets.count * 3)
+        XCTAssertTrue(directMetrics.lines().contains { $0.hasPrefix(#"bindery_http_requests_total{operation="listAuditEvents",status="200"}"#) },
+                      "audit pages were answered by the pool read")
     }
 
     func testEncoderWritesWhatJSONEncoderWrites() throws {

@@ -16,18 +16,8 @@ extension APIHandler {
     func listAuditEvents(_ input: Operations.listAuditEvents.Input) async throws -> Operations.listAuditEvents.Output {
         let q = input.query
         let limit = try Validation.pageLimit(q.limit)
-        var validation = Validation()
-        validation.check((q.after ?? 0) >= 0, "/after", "a seq, 0 or more")
-        try validation.throwIfInvalid()
-        var query = AuditChain.Query()
-        query.actor = q.actor
-        query.action = q.action
-        query.resourceType = q.resourceType
-        query.resourceID = q.resourceId
-        query.outcome = q.outcome.flatMap { AuditOutcome(rawValue: $0.rawValue) }
-        query.since = q.since.map { Timestamp.format($0) }
-        query.until = q.until.map { Timestamp.format($0) }
-        query.after = Int(q.after ?? 0)
+        let query = try Self.auditQuery(actor: q.actor, action: q.action, resourceType: q.resourceType, resourceID: q.resourceId,
+                                        outcome: q.outcome?.rawValue, since: q.since, until: q.until, after: q.after)
         // NDJSON only when asked for above JSON: no Accept header (which the generated code reads
         // as "every type") or */* gets a JSON page, never the whole history.
         let accept = input.headers.accept
@@ -38,11 +28,34 @@ extension APIHandler {
             return .ok(.init(body: .application_x_hyphen_ndjson(
                 HTTPBody(AuditExport(store: store, query: query), length: .unknown, iterationBehavior: .single))))
         }
+        return .ok(.init(body: .json(try await store.read { db in try Self.auditPage(query, limit: limit, in: db) })))
+    }
+
+    /// The store's query for the documented filters (the contract's checks have passed them).
+    static func auditQuery(actor: String?, action: String?, resourceType: String?, resourceID: String?, outcome: String?,
+                           since: Date?, until: Date?, after: Int64?) throws -> AuditChain.Query {
+        var validation = Validation()
+        validation.check((after ?? 0) >= 0, "/after", "a seq, 0 or more")
+        try validation.throwIfInvalid()
+        var query = AuditChain.Query()
+        query.actor = actor
+        query.action = action
+        query.resourceType = resourceType
+        query.resourceID = resourceID
+        query.outcome = outcome.flatMap(AuditOutcome.init(rawValue:))
+        query.since = since.map { Timestamp.format($0) }
+        query.until = until.map { Timestamp.format($0) }
+        query.after = Int(after ?? 0)
+        return query
+    }
+
+    /// A page of up to `limit` events of `query`, with the cursor to the next.
+    static func auditPage(_ query: AuditChain.Query, limit: Int, in db: StoreTransaction) throws -> Components.Schemas.AuditPage {
+        var query = query
         query.limit = limit + 1
-        let events = try await store.read { [query] db in try AuditChain.events(query, in: db) }
-        let pageEvents = events.prefix(limit)
-        return .ok(.init(body: .json(.init(items: pageEvents.map(Self.schema),
-                                            nextCursor: events.count > limit ? pageEvents.last.map { Int64($0.seq) } : nil))))
+        let events = try AuditChain.events(query, in: db)
+        let page = events.prefix(limit)
+        return .init(items: page.map(schema), nextCursor: events.count > limit ? page.last.map { Int64($0.seq) } : nil)
     }
 
     func verifyAudit(_ input: Operations.verifyAudit.Input) async throws -> Operations.verifyAudit.Output {

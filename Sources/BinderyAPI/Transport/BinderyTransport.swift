@@ -21,6 +21,8 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         let permission: Permission?
         /// The event-loop answer, for read-only operations that have one.
         let loopRead: (read: LoopReads.Read, queryKeys: Set<Substring>)?
+        /// The reader-pool answer, for longer reads that skip the generated code's encoder.
+        let poolRead: (read: LoopReads.PoolRead, queryKeys: Set<Substring>)?
     }
 
     private enum Routing {
@@ -37,8 +39,8 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
     private let store: Store
     private let maxResponseBytes = 64 * 1024 * 1024
     private let loopReads: LoopReads
-    /// Answer read-only operations on the event loop (`LoopReads`); off, every request takes
-    /// the generated path (tests compare the two).
+    /// Answer read-only operations on the event loop, and audit pages on the reader pool, with
+    /// `LoopReads`; off, every request takes the generated path (tests compare the two).
     var answersReadsOnLoop = true
     /// Request counts and latencies for the operations answered on the loop (the generated
     /// path counts its own in `MetricsMiddleware`).
@@ -59,7 +61,8 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
             throw ContractError("the generated code registers \(method.rawValue) \(path), which openapi.yaml does not declare")
         }
         let route = Route(method: method, template: PathTemplate(path), operation: operation, handler: handler,
-                          permission: Permission.required(by: operation.id), loopRead: LoopReads.read(for: operation.id))
+                          permission: Permission.required(by: operation.id), loopRead: LoopReads.read(for: operation.id),
+                          poolRead: LoopReads.poolRead(for: operation.id))
         buckets[route.template.bucket, default: []].append(route)
     }
 
@@ -130,6 +133,20 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
             if let checked = try route.operation.check(request, pathParameters: parameters) { request.body = checked.serialized }
         } catch {
             return error.response
+        }
+        if answersReadsOnLoop, request.head.method == "GET", let poolRead = route.poolRead, LoopReads.acceptsJSON(request.head),
+           let query = LoopReads.plainQuery(request.head.query, allowed: poolRead.queryKeys, decodingEscapes: true) {
+            let started = ContinuousClock.now
+            var answer: BinderyHTTP.HTTPResponse?
+            do {
+                answer = try await poolRead.read(loopReads, .init(path: parameters, query: query, loop: request.loop))
+            } catch {
+                answer = Self.problem(for: error).response
+            }
+            if let answer {
+                metrics?.observe(operation: route.operation.id, status: answer.status, seconds: MetricsMiddleware.seconds(since: started))
+                return answer
+            }
         }
         if request.head.method == "POST", let key = request.head.header("idempotency-key") {
             return await idempotent(request, key: key, route: route, parameters: parameters, context: context)

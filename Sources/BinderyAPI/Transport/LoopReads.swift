@@ -20,7 +20,26 @@ struct LoopReads: Sendable {
         let loop: Int
     }
 
+    /// A read answered on the reader pool (too long to hold a loop up), encoded as the loop's are.
+    typealias PoolRead = @Sendable (LoopReads, LoopRequest) async throws -> HTTPResponse?
+
     let store: Store
+
+    /// The pool answer for `operationID`, if it has one: a page of the audit history (an
+    /// index walk over 100 events) is answered without the generated code's JSONEncoder.
+    static func poolRead(for operationID: String) -> (read: PoolRead, queryKeys: Set<Substring>)? {
+        guard operationID == "listAuditEvents" else { return nil }
+        return ({ reads, request in
+            guard request.hasPlainIntegers(["limit", "after"]) else { return nil }
+            let limit = try Validation.pageLimit(request.integer("limit"))
+            let since = request.string("since"), until = request.string("until")
+            let query = try APIHandler.auditQuery(
+                actor: request.string("actor"), action: request.string("action"), resourceType: request.string("resourceType"),
+                resourceID: request.string("resourceId"), outcome: request.string("outcome"), since: since.flatMap(Timestamp.parse),
+                until: until.flatMap(Timestamp.parse), after: request.integer("after").map(Int64.init))
+            return try json(try await reads.store.read { db in try APIHandler.auditPage(query, limit: limit, in: db) })
+        }, ["actor", "action", "resourceType", "resourceId", "outcome", "since", "until", "after", "limit"])
+    }
 
     /// The loop answer for `operationID`, if it has one.
     static func read(for operationID: String) -> (read: Read, queryKeys: Set<Substring>)? {
@@ -44,14 +63,14 @@ struct LoopReads: Sendable {
             }, [])
         case "listVMs":
             return ({ reads, request in
-                guard request.hasPlainIntegers else { return nil }
+                guard request.hasPlainIntegers() else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
                 let after = request.string("after")
                 return try json(try reads.store.readHere(slot: request.loop) { db in try ReadViews.vmPage(after: after, limit: limit, in: db) })
             }, ["limit", "after"])
         case "listBindings":
             return ({ reads, request in
-                guard request.hasPlainIntegers else { return nil }
+                guard request.hasPlainIntegers() else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
                 let vm = request.string("vm"), device = request.string("device"), after = request.string("after")
                 return try json(try reads.store.readHere(slot: request.loop) { db in
@@ -70,25 +89,32 @@ struct LoopReads: Sendable {
         return HTTPResponse(status: 200, headers: headers, body: try CompactJSONEncoder.encode(body))
     }
 
-    /// The query's keys and values, when it is plain: no escapes, no key twice, only `allowed` keys.
-    static func plainQuery(_ query: String?, allowed: Set<Substring>) -> [Substring: Substring]? {
+    /// The query's keys and values, when it is plain: no escapes (unless `decodingEscapes`, for
+    /// values), no `+`, no key twice, only `allowed` keys.
+    static func plainQuery(_ query: String?, allowed: Set<Substring>, decodingEscapes: Bool = false) -> [Substring: Substring]? {
         guard let query, !query.isEmpty else { return [:] }
         var items: [Substring: Substring] = [:]
         for pair in query.split(separator: "&", omittingEmptySubsequences: false) {
             guard let equals = pair.firstIndex(of: "=") else { return nil }
             let key = pair[..<equals], value = pair[pair.index(after: equals)...]
-            guard allowed.contains(key), items[key] == nil, !value.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") })
-            else { return nil }
-            items[key] = value
+            guard allowed.contains(key), items[key] == nil, !value.utf8.contains(UInt8(ascii: "+")) else { return nil }
+            if value.utf8.contains(UInt8(ascii: "%")) {
+                guard decodingEscapes, let decoded = value.removingPercentEncoding else { return nil }
+                items[key] = Substring(decoded)
+            } else {
+                items[key] = value
+            }
         }
         return items
     }
 
-    /// Whether `Accept` is absent or plainly admits JSON (anything else: the generated path decides).
+    /// Whether `Accept` is absent or plainly admits JSON, and names no NDJSON (anything else:
+    /// the generated path decides).
     static func acceptsJSON(_ head: HTTPRequestHead) -> Bool {
         var sawAccept = false
         for (name, value) in head.headers where name.utf8.count == 6 && name.lowercased() == "accept" {
             sawAccept = true
+            if value.lowercased().contains("ndjson") { return false }
             for range in value.split(separator: ",") {
                 let media = range.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
                 if media == "application/json" || media == "*/*" || media == "application/*" { return true }
@@ -111,6 +137,6 @@ extension LoopReads.LoopRequest {
     /// A query value as an integer (the contract's checks have passed it).
     func integer(_ key: Substring) -> Int? { query[key].flatMap { Int($0) } }
 
-    /// Whether every integer parameter is plain decimal digits (`1e2` and the like take the generated path).
-    var hasPlainIntegers: Bool { query["limit"].map { Int($0) != nil } ?? true }
+    /// Whether the integer parameters `keys` are plain decimal numbers (`1e2` and the like take the generated path).
+    func hasPlainIntegers(_ keys: [Substring] = ["limit"]) -> Bool { keys.allSatisfy { key in query[key].map { Int($0) != nil } ?? true } }
 }

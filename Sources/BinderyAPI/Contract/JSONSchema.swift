@@ -32,12 +32,21 @@ final class JSONSchema: Sendable {
     let summary: String?
 
     /// A compiled `pattern` (ECMA-262 subset that NSRegularExpression reads the same way).
+    /// Simple ones (literals and classes) are matched by `SimplePattern`, without ICU.
     struct Pattern: @unchecked Sendable {
         let source: String
         let expression: NSRegularExpression
+        let simple: SimplePattern?
+
+        init(source: String, expression: NSRegularExpression) {
+            self.source = source
+            self.expression = expression
+            simple = SimplePattern(source)
+        }
 
         func matches(_ text: String) -> Bool {
-            expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+            if let simple { return simple.matches(text) }
+            return expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
         }
     }
 

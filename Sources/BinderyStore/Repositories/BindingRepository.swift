@@ -97,7 +97,9 @@ public enum BindingRepository {
 
     /// The binding with `id`, tombstones included.
     public static func fetch(_ id: String, in db: Database) throws -> BindingRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM bindings WHERE id = ?"), arguments: [id]).map(record)
+        // Read in place from the cursor's row (valid while the cursor lives): fetchOne would copy every column first.
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(columns) FROM bindings WHERE id = ?"), arguments: [id])
+        return try withExtendedLifetime(cursor) { try cursor.next().map(record) }
     }
 
     /// Live (not deleted) bindings, optionally of one VM or device.
@@ -111,11 +113,11 @@ public enum BindingRepository {
     /// Up to `limit` bindings with ids after `after` whose deletion was not asked for,
     /// optionally of one VM or device.
     public static func page(vmID: String?, deviceAddress: String?, after: String?, limit: Int, in db: Database) throws -> [BindingRecord] {
-        try Row.fetchAll(db.cachedStatement(sql: """
+        try Array(Row.fetchCursor(db.cachedStatement(sql: """
             SELECT \(columns) FROM bindings WHERE deletion_requested_at IS NULL AND id > ?3
                 AND (?1 IS NULL OR vm_id = ?1) AND (?2 IS NULL OR device_address = ?2)
             ORDER BY id LIMIT ?4
-            """), arguments: [vmID, deviceAddress, after ?? "", limit]).map(record)
+            """), arguments: [vmID, deviceAddress, after ?? "", limit]).map(record))
     }
 
     /// Forgets every host PASID (a restarted daemon holds none: the kernel released them).

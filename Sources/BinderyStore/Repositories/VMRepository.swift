@@ -109,10 +109,12 @@ public enum VMRepository {
 
     /// The VM with `id`, if it exists.
     public static func fetch(id: String, in db: Database) throws -> VMRecord? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM vms WHERE id = ?"), arguments: [id]) else { return nil }
-        let regions = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM vm_memory_regions WHERE vm_id = ? ORDER BY position"),
-                                       arguments: [id]).map(region)
-        return try record(from: row, regions: regions)
+        let regions = try Array(Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM vm_memory_regions WHERE vm_id = ? ORDER BY position"),
+                                                arguments: [id]).map(region))
+        // Read in place from the cursor's row (valid while the cursor lives): fetchOne would copy every column first.
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM vms WHERE id = ?"), arguments: [id])
+        guard let row = try cursor.next() else { return nil }
+        return try withExtendedLifetime(cursor) { try record(from: row, regions: regions) }
     }
 
     /// Up to `limit` VMs with ids after `after`, in id order (keyset pagination); a VM whose

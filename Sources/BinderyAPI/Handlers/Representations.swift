@@ -1,6 +1,5 @@
 import BinderyStore
 import Foundation
-import Synchronization
 
 /// Store records as API schemas.
 enum Representation {
@@ -54,23 +53,19 @@ enum Representation {
             status: status(phase: record.phase, observedGeneration: record.observedGeneration, conditions: record.conditions))
     }
 
-    /// The VT-d fields of a stored format-fields object. Few distinct texts exist (one per
-    /// combination clients use), so parsed ones are remembered (up to 1,024).
+    /// The VT-d fields of a stored format-fields object (few distinct texts exist: one per
+    /// combination clients use, so parsed ones are remembered).
     static func vtd(_ formatFields: String) -> Components.Schemas.VTDFields {
-        if let known = parsedVTD.withLock({ $0[formatFields] }) { return known }
-        let fields = (try? JSONSerialization.jsonObject(with: Data(formatFields.utf8))) as? [String: Any] ?? [:]
-        let vtd = Components.Schemas.VTDFields(
-            sre: fields["sre"] as? Bool, eafe: fields["eafe"] as? Bool, pcd: fields["pcd"] as? Bool, pwt: fields["pwt"] as? Bool,
-            emte: fields["emte"] as? Bool, cd: fields["cd"] as? Bool, pat: (fields["pat"] as? Int).map(Int64.init),
-            emt: (fields["emt"] as? Int).map(Int64.init))
-        parsedVTD.withLock { cache in
-            if cache.count >= 1024 { cache.removeAll(keepingCapacity: true) }
-            cache[formatFields] = vtd
+        parsedVTD.value(for: formatFields) { text in
+            let fields = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+            return Components.Schemas.VTDFields(
+                sre: fields["sre"] as? Bool, eafe: fields["eafe"] as? Bool, pcd: fields["pcd"] as? Bool, pwt: fields["pwt"] as? Bool,
+                emte: fields["emte"] as? Bool, cd: fields["cd"] as? Bool, pat: (fields["pat"] as? Int).map(Int64.init),
+                emt: (fields["emt"] as? Int).map(Int64.init))
         }
-        return vtd
     }
 
-    private static let parsedVTD = Mutex<[String: Components.Schemas.VTDFields]>([:])
+    private static let parsedVTD = TextMemo<Components.Schemas.VTDFields>(capacity: 1024)
 
     static func binding(_ record: BindingRecord) -> Components.Schemas.Binding {
         let vtd = vtd(record.spec.formatFields)

@@ -26,7 +26,7 @@ struct LoopReads: Sendable {
     let store: Store
 
     /// The pool answer for `operationID`, if it has one: a page of the audit history (an
-    /// index walk over 100 events) is answered without the generated code's JSONEncoder.
+    /// index walk over 100 events) is written from SQLite's row buffers (`AuditNDJSON.page`).
     static func poolRead(for operationID: String) -> (read: PoolRead, queryKeys: Set<Substring>)? {
         guard operationID == "listAuditEvents" else { return nil }
         return ({ reads, request in
@@ -37,7 +37,9 @@ struct LoopReads: Sendable {
                 actor: request.string("actor"), action: request.string("action"), resourceType: request.string("resourceType"),
                 resourceID: request.string("resourceId"), outcome: request.string("outcome"), since: since.flatMap(Timestamp.parse),
                 until: until.flatMap(Timestamp.parse), after: request.integer("after").map(Int64.init))
-            return try json(try await reads.store.read { db in try APIHandler.auditPage(query, limit: limit, in: db) })
+            // Written from the row buffers as the NDJSON export's lines are, not through the generated types.
+            let body = try await reads.store.read { db in try AuditNDJSON.page(query, limit: limit, in: db) }
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json; charset=utf-8")], body: body)
         }, ["actor", "action", "resourceType", "resourceId", "outcome", "since", "until", "after", "limit"])
     }
 

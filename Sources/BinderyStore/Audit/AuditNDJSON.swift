@@ -23,7 +23,7 @@ public enum AuditNDJSON {
         let statement = try db.cachedStatement(sql: sql)
         let cursor = try Row.fetchCursor(statement, arguments: arguments)
         let row = statement.sqliteStatement
-        var out = ByteBuffer(capacity: maxBytes + 64 * 1024)
+        var out = ByteBuffer(capacity: min(maxBytes, 256 * 1024) + 64 * 1024)  // grows past that for a page with no byte bound
         defer { out.deallocate() }
         var events = 0
         var lastSeq: Int?
@@ -34,6 +34,28 @@ public enum AuditNDJSON {
             lastSeq = Int(seq)
         }
         return Lines(bytes: [UInt8](UnsafeBufferPointer(start: out.base, count: out.count)), events: events, lastSeq: lastSeq)
+    }
+
+    /// A page as the API's `AuditPage` JSON (`{"items":[…],"nextCursor":seq}`, the cursor only
+    /// when more events follow), from the same row buffers as the export's lines.
+    public static func page(_ query: AuditChain.Query, limit: Int, in db: Database) throws -> [UInt8] {
+        var query = query
+        query.limit = limit
+        let page = try lines(query, maxBytes: .max / 2, in: db)
+        var more = false
+        if page.events == limit, let lastSeq = page.lastSeq {
+            query.after = lastSeq
+            query.limit = 1
+            more = try lines(query, maxBytes: 1, in: db).events > 0
+        }
+        var out = Array("{\"items\":[".utf8)
+        out.reserveCapacity(page.bytes.count + 48)
+        // Lines end in \n, which never occurs inside one (strings escape it): each becomes a comma.
+        for byte in page.bytes.dropLast() { out.append(byte == UInt8(ascii: "\n") ? UInt8(ascii: ",") : byte) }
+        out.append(UInt8(ascii: "]"))
+        if more, let lastSeq = page.lastSeq { out.append(contentsOf: ",\"nextCursor\":\(lastSeq)".utf8) }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     private static func key(_ text: String) -> [UInt8] { Array(text.utf8) }

@@ -1,4 +1,3 @@
-import Synchronization
 import Foundation
 import GRDB
 
@@ -155,17 +154,11 @@ public enum VMRepository {
         )
     }
 
-    /// Labels from stored JSON; decoded texts are remembered (up to 4,096), as reads repeat.
+    /// Labels from stored JSON (reads repeat, so decoded texts are remembered).
     private static func labels(_ text: String) throws -> [String: String] {
         if text == "{}" { return [:] }
-        if let known = decodedLabels.withLock({ $0[text] }) { return known }
-        let labels = try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
-        decodedLabels.withLock { cache in
-            if cache.count >= 4096 { cache.removeAll(keepingCapacity: true) }
-            cache[text] = labels
-        }
-        return labels
+        return try decodedLabels.value(for: text) { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
     }
 
-    private static let decodedLabels = Mutex<[String: [String: String]]>([:])
+    private static let decodedLabels = TextMemo<[String: String]>(capacity: 4096)
 }

@@ -1,4 +1,3 @@
-import Synchronization
 import Foundation
 
 /// One status condition, as Kubernetes-style clients expect (`type`, `status`, `reason`, `message`).
@@ -32,20 +31,13 @@ public struct Condition: Sendable, Equatable, Codable {
         })
     }
 
-    /// Conditions from stored JSON. Every read of a resource decodes them, and the same few
-    /// texts come back again and again, so decoded ones are remembered (up to 4,096 texts).
+    /// Conditions from stored JSON (every read of a resource decodes them; few texts recur).
     public static func decode(_ text: String) -> [Condition] {
         if text == "[]" { return [] }
-        if let known = decoded.withLock({ $0[text] }) { return known }
-        let conditions = (try? JSONDecoder().decode([Condition].self, from: Data(text.utf8))) ?? []
-        decoded.withLock { cache in
-            if cache.count >= 4096 { cache.removeAll(keepingCapacity: true) }
-            cache[text] = conditions
-        }
-        return conditions
+        return decoded.value(for: text) { (try? JSONDecoder().decode([Condition].self, from: Data($0.utf8))) ?? [] }
     }
 
-    private static let decoded = Mutex<[String: [Condition]]>([:])
+    private static let decoded = TextMemo<[Condition]>(capacity: 4096)
 
     /// `next` merged into `existing`: one condition per type, keeping the transition time when
     /// the status did not change.

@@ -6,16 +6,29 @@ enum ReadViews {
     /// The binding as clients see it, with its ETag; nil when it does not exist or is being deleted
     /// (a deleted binding is gone for clients at once; its unbinding shows in the change feed).
     static func binding(_ id: String, in db: StoreTransaction) throws -> (body: Components.Schemas.Binding, etag: String)? {
-        guard let record = try BindingRepository.fetch(id, in: db), record.deletionRequestedAt == nil else { return nil }
+        guard let record = try bindingRecord(id, in: db) else { return nil }
         return (Representation.binding(record), etag(record.meta.resourceVersion))
+    }
+
+    /// The stored binding clients may see (not deleted, deletion not asked for).
+    static func bindingRecord(_ id: String, in db: StoreTransaction) throws -> BindingRecord? {
+        guard let record = try BindingRepository.fetch(id, in: db), record.deletionRequestedAt == nil else { return nil }
+        return record
     }
 
     /// A page of bindings after the cursor `after`, optionally for one VM or device.
     static func bindingPage(vm: String?, device: String?, after: String?, limit: Int, in db: StoreTransaction) throws
         -> Components.Schemas.BindingList {
+        let (page, next) = try bindingRecords(vm: vm, device: device, after: after, limit: limit, in: db)
+        return .init(items: page.map(Representation.binding), nextCursor: next)
+    }
+
+    /// The records of a page of bindings, and the cursor to the next page if there is one.
+    static func bindingRecords(vm: String?, device: String?, after: String?, limit: Int, in db: StoreTransaction) throws
+        -> (page: ArraySlice<BindingRecord>, next: String?) {
         let records = try BindingRepository.page(vmID: vm, deviceAddress: device, after: after, limit: limit + 1, in: db)
         let page = records.prefix(limit)
-        return .init(items: page.map(Representation.binding), nextCursor: records.count > limit ? page.last?.id : nil)
+        return (page, records.count > limit ? page.last?.id : nil)
     }
 
     /// The VM with the VMM holding it, and its ETag; nil when it does not exist or is being deleted.

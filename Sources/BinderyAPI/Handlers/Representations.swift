@@ -67,15 +67,19 @@ enum Representation {
 
     private static let parsedVTD = TextMemo<Components.Schemas.VTDFields>(capacity: 1024)
 
+    /// The page table of a binding's spec.
+    static func pageTable(_ spec: BindingSpec) -> Components.Schemas.PageTable {
+        // Stored widths passed the same enum when they were accepted.
+        .init(address: hex(spec.pageTableAddress), addressWidth: .init(rawValue: spec.addressWidth) ?? ._57)
+    }
+
     static func binding(_ record: BindingRecord) -> Components.Schemas.Binding {
         let vtd = vtd(record.spec.formatFields)
         return Components.Schemas.Binding(
             id: record.id, vm: record.spec.vmID, device: record.spec.deviceAddress, _type: record.spec.type,
             guestPasid: Int64(record.spec.guestPASID), hostPasid: record.spec.requestedHostPASID.map(Int64.init),
             format: record.spec.format, version: Int64(record.spec.version),
-            // Stored widths passed the same enum when they were accepted.
-            pageTable: .init(address: hex(record.spec.pageTableAddress),
-                             addressWidth: .init(rawValue: record.spec.addressWidth) ?? ._57),
+            pageTable: pageTable(record.spec),
             vtd: vtd, generation: Int64(record.meta.generation), resourceVersion: Int64(record.meta.resourceVersion),
             createdAt: Timestamp.parse(record.meta.createdAt) ?? Date(), updatedAt: Timestamp.parse(record.meta.updatedAt) ?? Date(),
             deleted: record.deletedAt != nil,

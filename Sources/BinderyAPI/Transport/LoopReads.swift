@@ -50,10 +50,9 @@ struct LoopReads: Sendable {
         case "getBinding":
             return ({ reads, request in
                 guard let id = request.plainPath("id") else { return nil }
-                guard let (body, etag) = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.binding(id, in: db) }) else {
-                    throw APIError.missing("binding", id)
-                }
-                return try json(body, etag: etag)
+                guard let record = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.bindingRecord(id, in: db) })
+                else { throw APIError.missing("binding", id) }
+                return json(bytes: try BindingJSON.bytes(record), etag: etag(record.meta.resourceVersion))
             }, [])
         case "getVM":
             return ({ reads, request in
@@ -75,9 +74,22 @@ struct LoopReads: Sendable {
                 guard request.hasPlainIntegers() else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
                 let vm = request.string("vm"), device = request.string("device"), after = request.string("after")
-                return try json(try reads.store.readHere(slot: request.loop) { db in
-                    try ReadViews.bindingPage(vm: vm, device: device, after: after, limit: limit, in: db)
-                })
+                let (page, next) = try reads.store.readHere(slot: request.loop) { db in
+                    try ReadViews.bindingRecords(vm: vm, device: device, after: after, limit: limit, in: db)
+                }
+                // `BindingList` as the generated type writes it: items, then the cursor when there is one.
+                var body = Array(#"{"items":["#.utf8)
+                for (index, record) in page.enumerated() {
+                    if index > 0 { body.append(UInt8(ascii: ",")) }
+                    try BindingJSON.append(record, to: &body)
+                }
+                body.append(UInt8(ascii: "]"))
+                if let next {
+                    body.append(contentsOf: #","nextCursor":"#.utf8)
+                    body.append(contentsOf: try CompactJSONEncoder.encode(next))
+                }
+                body.append(UInt8(ascii: "}"))
+                return json(bytes: body)
             }, ["limit", "after", "vm", "device"])
         default: return nil
         }
@@ -85,10 +97,15 @@ struct LoopReads: Sendable {
 
     /// A 200 with `body` as the generated code frames it.
     private static func json<T: Encodable>(_ body: T, etag: String? = nil) throws -> HTTPResponse {
+        json(bytes: try CompactJSONEncoder.encode(body), etag: etag)
+    }
+
+    /// A 200 with JSON `bytes`, framed as the generated code frames it.
+    private static func json(bytes: [UInt8], etag: String? = nil) -> HTTPResponse {
         var headers: [(name: String, value: String)] = []
         if let etag { headers.append(("ETag", etag)) }
         headers.append(("Content-Type", "application/json; charset=utf-8"))
-        return HTTPResponse(status: 200, headers: headers, body: try CompactJSONEncoder.encode(body))
+        return HTTPResponse(status: 200, headers: headers, body: bytes)
     }
 
     /// The query's keys and values, when it is plain: no escapes (unless `decodingEscapes`, for

@@ -61,6 +61,17 @@ final class LoopReadsTests: XCTestCase {
         for index in 0..<7 {
             vms.append(try await created("/v1/vms", #"{"name":"vm-\#(index)","labels":{"a10":"x/y","a9":"\u00e9\"\\","B":""},"memory":[{"guestAddress":"0x0","size":1073741824},{"guestAddress":"0x100000000","size":2097152}]}"#))
         }
+        // A VM with a backing file, held by a VMM: the writers' optional members.
+        let image = directory + "/memory/guest.img"
+        XCTAssertTrue(FileManager.default.createFile(atPath: image, contents: nil))
+        XCTAssertEqual(truncate(image, 8 << 20), 0)
+        let backed = try await created("/v1/vms", #"{"name":"backed","memory":[{"guestAddress":"0x0","size":2097152,"backing":{"path":"\#(image)","offset":4096}},{"guestAddress":"0x200000","size":4096}]}"#)
+        vms.append(backed)
+        try await store.write { db in
+            let issued = try AttachmentRepository.issue(vmID: backed, lifetime: 60, actor: AuditActor(identity: "spiffe://test/admin"), in: db)
+            _ = try AttachmentRepository.redeem(token: issued.token, vmID: backed, pid: getpid(), uid: getuid(), gid: getgid(),
+                                                isAlive: { _ in true }, in: db)
+        }
         let assigned = await transport.respond(to: request("PUT", "/v1/vms/\(vms[0])/devices/0000:3b:00.0", body: #"{"managed":true}"#))
         XCTAssertEqual(assigned.status, 202, String(decoding: assigned.body, as: UTF8.self))
         let binding = try await created("/v1/bindings", #"{"vm":"\#(vms[0])","device":"0000:3b:00.0","type":"guest-page-table","guestPasid":5,"format":"intel-vtd","version":1,"pageTable":{"address":"0x1000","addressWidth":48},"vtd":{"sre":true,"pat":7}}"#)
@@ -68,7 +79,7 @@ final class LoopReadsTests: XCTestCase {
         await reconciler.waitUntilIdle()
 
         let targets = [
-            "/healthz", "/v1/vms/\(vms[0])", "/v1/vms/\(vms[3])", "/v1/vms/vm-missing", "/v1/vms/x%20y", "/v1/bindings/\(binding)",
+            "/healthz", "/v1/vms/\(vms[0])", "/v1/vms/\(vms[3])", "/v1/vms/\(backed)", "/v1/vms?limit=1000", "/v1/vms/vm-missing", "/v1/vms/x%20y", "/v1/bindings/\(binding)",
             "/v1/bindings/\(second)", "/v1/bindings/bnd-missing", "/v1/vms", "/v1/vms?limit=3", "/v1/vms?limit=3&after=\(vms[2])",
             "/v1/vms?limit=0", "/v1/vms?limit=1001", "/v1/vms?limit=abc", "/v1/vms?limit=2&limit=3", "/v1/vms?limit=1e1",
             "/v1/vms?unknown=1", "/v1/bindings", "/v1/bindings?vm=\(vms[0])", "/v1/bindings?device=0000:3b:00.0&limit=1",
@@ -87,6 +98,8 @@ final class LoopReadsTests: XCTestCase {
         }
         XCTAssertGreaterThan(answeredOnLoop, 30, "most plain reads are answered on the loop")
         XCTAssertTrue(directMetrics.lines().contains { $0.hasPrefix(#"bindery_http_requests_total{operation="getBinding",status="200"}"#) })
+        let held = String(decoding: try XCTUnwrap(transport.respondImmediately(to: request("GET", "/v1/vms/\(backed)"))).body, as: UTF8.self)
+        XCTAssertTrue(held.contains(#""vmm":{"issuer":"#) && held.contains(#""backing":{"offset":4096"#), held)
         XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/vms?limit=2&limit=3")), "a repeated key takes the generated path")
         XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/vms/\(vms[0])", headers: [("Accept", "text/plain")])))
         XCTAssertNil(transport.respondImmediately(to: request("POST", "/v1/vms", body: "{}")), "writes never run on the loop")

@@ -26,33 +26,33 @@ enum BindingJSON {
         guard record.lastErrorErrno == nil, record.nextRetryAt == nil,
               let created = Timestamp.parse(record.meta.createdAt), let updated = Timestamp.parse(record.meta.updatedAt) else { return false }
         let spec = record.spec
-        out.append(contentsOf: #"{"createdAt":"#.utf8); string(Timestamp.format(created), &out)
+        out.append(contentsOf: #"{"createdAt":"#.utf8); JSONBytes.string(Timestamp.format(created), &out)
         out.append(contentsOf: #","deleted":"#.utf8); out.append(contentsOf: (record.deletedAt != nil ? "true" : "false").utf8)
-        out.append(contentsOf: #","device":"#.utf8); string(spec.deviceAddress, &out)
-        out.append(contentsOf: #","format":"#.utf8); string(spec.format, &out)
-        out.append(contentsOf: #","generation":"#.utf8); number(record.meta.generation, &out)
-        out.append(contentsOf: #","guestPasid":"#.utf8); number(spec.guestPASID, &out)
-        if let requested = spec.requestedHostPASID { out.append(contentsOf: #","hostPasid":"#.utf8); number(requested, &out) }
-        out.append(contentsOf: #","id":"#.utf8); string(record.id, &out)
+        out.append(contentsOf: #","device":"#.utf8); JSONBytes.string(spec.deviceAddress, &out)
+        out.append(contentsOf: #","format":"#.utf8); JSONBytes.string(spec.format, &out)
+        out.append(contentsOf: #","generation":"#.utf8); JSONBytes.number(record.meta.generation, &out)
+        out.append(contentsOf: #","guestPasid":"#.utf8); JSONBytes.number(spec.guestPASID, &out)
+        if let requested = spec.requestedHostPASID { out.append(contentsOf: #","hostPasid":"#.utf8); JSONBytes.number(requested, &out) }
+        out.append(contentsOf: #","id":"#.utf8); JSONBytes.string(record.id, &out)
         let pageTable = Representation.pageTable(spec)
-        out.append(contentsOf: #","pageTable":{"address":"#.utf8); string(pageTable.address, &out)
-        out.append(contentsOf: #","addressWidth":"#.utf8); number(pageTable.addressWidth.rawValue, &out)
-        out.append(contentsOf: #"},"resourceVersion":"#.utf8); number(record.meta.resourceVersion, &out)
+        out.append(contentsOf: #","pageTable":{"address":"#.utf8); JSONBytes.string(pageTable.address, &out)
+        out.append(contentsOf: #","addressWidth":"#.utf8); JSONBytes.number(pageTable.addressWidth.rawValue, &out)
+        out.append(contentsOf: #"},"resourceVersion":"#.utf8); JSONBytes.number(record.meta.resourceVersion, &out)
         out.append(contentsOf: #","status":{"conditions":"#.utf8); out.append(contentsOf: try conditions(record.conditions))
-        if let host = record.hostPASID { out.append(contentsOf: #","hostPasid":"#.utf8); number(host, &out) }
-        out.append(contentsOf: #","observedGeneration":"#.utf8); number(record.observedGeneration, &out)
-        out.append(contentsOf: #","phase":"#.utf8); string(record.phase.rawValue, &out)
-        out.append(contentsOf: #"},"type":"#.utf8); string(spec.type, &out)
-        out.append(contentsOf: #","updatedAt":"#.utf8); string(Timestamp.format(updated), &out)
-        out.append(contentsOf: #","version":"#.utf8); number(spec.version, &out)
-        out.append(contentsOf: #","vm":"#.utf8); string(spec.vmID, &out)
+        if let host = record.hostPASID { out.append(contentsOf: #","hostPasid":"#.utf8); JSONBytes.number(host, &out) }
+        out.append(contentsOf: #","observedGeneration":"#.utf8); JSONBytes.number(record.observedGeneration, &out)
+        out.append(contentsOf: #","phase":"#.utf8); JSONBytes.string(record.phase.rawValue, &out)
+        out.append(contentsOf: #"},"type":"#.utf8); JSONBytes.string(spec.type, &out)
+        out.append(contentsOf: #","updatedAt":"#.utf8); JSONBytes.string(Timestamp.format(updated), &out)
+        out.append(contentsOf: #","version":"#.utf8); JSONBytes.number(spec.version, &out)
+        out.append(contentsOf: #","vm":"#.utf8); JSONBytes.string(spec.vmID, &out)
         out.append(contentsOf: #","vtd":"#.utf8); out.append(contentsOf: try vtd.value(for: spec.formatFields) { try CompactJSONEncoder.encode(Representation.vtd($0)) })
         out.append(UInt8(ascii: "}"))
         return true
     }
 
-    /// The conditions array as the generated `Status` writes it, remembered by content.
-    private static func conditions(_ conditions: [Condition]) throws -> [UInt8] {
+    /// A conditions array as the generated `Status` writes it, remembered by content.
+    static func conditions(_ conditions: [Condition]) throws -> [UInt8] {
         if conditions.isEmpty { return Array("[]".utf8) }
         let key = conditions.map { "\($0.type.rawValue)\u{1}\($0.status)\u{1}\($0.reason.rawValue)\u{1}\($0.message)\u{1}\($0.lastTransitionTime)" }
             .joined(separator: "\u{2}")
@@ -64,16 +64,4 @@ enum BindingJSON {
     private static let encodedConditions = TextMemo<[UInt8]>(capacity: 4096)
     private static let vtd = TextMemo<[UInt8]>(capacity: 1024)
 
-    private static func string(_ value: String, _ out: inout [UInt8]) {
-        var value = value
-        value.withUTF8 { bytes in
-            let start = out.count
-            let room = JSONText.maximumQuotedLength(bytes.count)
-            out.append(contentsOf: repeatElement(0, count: room))
-            let written = out.withUnsafeMutableBufferPointer { JSONText.writeQuoted(bytes, to: $0.baseAddress! + start) }
-            out.removeLast(room - written)
-        }
-    }
-
-    private static func number<N: BinaryInteger>(_ value: N, _ out: inout [UInt8]) { out.append(contentsOf: String(value).utf8) }
 }

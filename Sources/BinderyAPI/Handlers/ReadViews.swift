@@ -33,15 +33,27 @@ enum ReadViews {
 
     /// The VM with the VMM holding it, and its ETag; nil when it does not exist or is being deleted.
     static func vm(_ id: String, in db: StoreTransaction) throws -> (body: Components.Schemas.VM, etag: String)? {
+        guard let (record, holder) = try vmRecord(id, in: db) else { return nil }
+        return (Representation.vm(record, holder: holder), etag(record.meta.resourceVersion))
+    }
+
+    /// The stored VM clients may see (deletion not asked for) and the VMM holding it.
+    static func vmRecord(_ id: String, in db: StoreTransaction) throws -> (VMRecord, AttachmentRepository.Holder?)? {
         guard try !VMRepository.isDeletionRequested(id, in: db), let record = try VMRepository.fetch(id: id, in: db) else { return nil }
-        return (Representation.vm(record, holder: try AttachmentRepository.holder(of: id, in: db)), etag(record.meta.resourceVersion))
+        return (record, try AttachmentRepository.holder(of: id, in: db))
     }
 
     /// A page of VMs after the cursor `after`.
     static func vmPage(after: String?, limit: Int, in db: StoreTransaction) throws -> Components.Schemas.VMList {
+        let (page, holders, next) = try vmRecords(after: after, limit: limit, in: db)
+        return .init(items: page.map { Representation.vm($0, holder: holders[$0.id]) }, nextCursor: next)
+    }
+
+    /// The records of a page of VMs, every VM's holder, and the cursor to the next page if there is one.
+    static func vmRecords(after: String?, limit: Int, in db: StoreTransaction) throws
+        -> (page: ArraySlice<VMRecord>, holders: [String: AttachmentRepository.Holder], next: String?) {
         let records = try VMRepository.list(after: after, limit: limit + 1, in: db)
-        let holders = try AttachmentRepository.holders(in: db)
         let page = records.prefix(limit)
-        return .init(items: page.map { Representation.vm($0, holder: holders[$0.id]) }, nextCursor: records.count > limit ? page.last?.id : nil)
+        return (page, try AttachmentRepository.holders(in: db), records.count > limit ? page.last?.id : nil)
     }
 }

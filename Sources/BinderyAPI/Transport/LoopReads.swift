@@ -57,17 +57,20 @@ struct LoopReads: Sendable {
         case "getVM":
             return ({ reads, request in
                 guard let id = request.plainPath("id") else { return nil }
-                guard let (body, etag) = try reads.store.readHere(slot: request.loop, { db in try ReadViews.vm(id, in: db) }) else {
+                guard let (record, holder) = try reads.store.readHere(slot: request.loop, { db in try ReadViews.vmRecord(id, in: db) }) else {
                     throw APIError.missing("vm", id)
                 }
-                return try json(body, etag: etag)
+                return json(bytes: try VMJSON.bytes(record, holder: holder), etag: etag(record.meta.resourceVersion))
             }, [])
         case "listVMs":
             return ({ reads, request in
                 guard request.hasPlainIntegers() else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
                 let after = request.string("after")
-                return try json(try reads.store.readHere(slot: request.loop) { db in try ReadViews.vmPage(after: after, limit: limit, in: db) })
+                let (page, holders, next) = try reads.store.readHere(slot: request.loop) { db in
+                    try ReadViews.vmRecords(after: after, limit: limit, in: db)
+                }
+                return json(bytes: try list(page, next: next) { record, body in try VMJSON.append(record, holder: holders[record.id], to: &body) })
             }, ["limit", "after"])
         case "listBindings":
             return ({ reads, request in
@@ -77,22 +80,27 @@ struct LoopReads: Sendable {
                 let (page, next) = try reads.store.readHere(slot: request.loop) { db in
                     try ReadViews.bindingRecords(vm: vm, device: device, after: after, limit: limit, in: db)
                 }
-                // `BindingList` as the generated type writes it: items, then the cursor when there is one.
-                var body = Array(#"{"items":["#.utf8)
-                for (index, record) in page.enumerated() {
-                    if index > 0 { body.append(UInt8(ascii: ",")) }
-                    try BindingJSON.append(record, to: &body)
-                }
-                body.append(UInt8(ascii: "]"))
-                if let next {
-                    body.append(contentsOf: #","nextCursor":"#.utf8)
-                    body.append(contentsOf: try CompactJSONEncoder.encode(next))
-                }
-                body.append(UInt8(ascii: "}"))
-                return json(bytes: body)
+                return json(bytes: try list(page, next: next) { record, body in try BindingJSON.append(record, to: &body) })
             }, ["limit", "after", "vm", "device"])
         default: return nil
         }
+    }
+
+    /// A list page as the generated types write it: the items, then the cursor when there is one.
+    private static func list<Item>(_ items: ArraySlice<Item>, next: String?, item: (Item, inout [UInt8]) throws -> Void) throws -> [UInt8] {
+        var body = Array(#"{"items":["#.utf8)
+        body.reserveCapacity(items.count * 640 + 64)
+        for (index, element) in items.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            try item(element, &body)
+        }
+        body.append(UInt8(ascii: "]"))
+        if let next {
+            body.append(contentsOf: #","nextCursor":"#.utf8)
+            JSONBytes.string(next, &body)
+        }
+        body.append(UInt8(ascii: "}"))
+        return body
     }
 
     /// A 200 with `body` as the generated code frames it.

@@ -37,7 +37,7 @@ enum JSONNode {
         case let .int(value): Self.writeInteger(value, to: &out)
         case let .unsigned(value): out.append(contentsOf: String(value).utf8)
         case let .double(value): out.append(contentsOf: Self.text(of: value).utf8)
-        case let .string(value): Self.writeString(value, to: &out)
+        case let .string(value): JSONBytes.string(value, &out)
         case let .object(object):
             out.append(UInt8(ascii: "{"))
             // Keys in UTF-8 byte order, as JSONEncoder's .sortedKeys; the generated code
@@ -49,7 +49,7 @@ enum JSONNode {
                 if index + 1 < entries.count && entries[index + 1].key == entry.key { continue }
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
-                Self.writeString(entry.key, to: &out)
+                JSONBytes.string(entry.key, &out)
                 out.append(UInt8(ascii: ":"))
                 entry.value.write(to: &out)
             }
@@ -83,17 +83,6 @@ enum JSONNode {
                 buffer[cursor] = UInt8(ascii: "-")
             }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[cursor...]))
-        }
-    }
-
-    private static func writeString(_ value: String, to out: inout [UInt8]) {
-        var value = value
-        value.withUTF8 { bytes in
-            let start = out.count
-            let room = JSONText.maximumQuotedLength(bytes.count)
-            out.append(contentsOf: repeatElement(0, count: room))
-            let written = out.withUnsafeMutableBufferPointer { JSONText.writeQuoted(bytes, to: $0.baseAddress! + start) }
-            out.removeLast(room - written)
         }
     }
 

@@ -59,7 +59,7 @@ final class LoopReadsTests: XCTestCase {
     func testLoopAnswersEqualTheGeneratedOnes() async throws {
         var vms: [String] = []
         for index in 0..<7 {
-            vms.append(try await created("/v1/vms", #"{"name":"vm-\#(index)","labels":{"a10":"x/y","a9":"\u00e9\"\\","B":""},"memory":[{"guestAddress":"0x0","size":1073741824},{"guestAddress":"0x100000000","size":2097152}]}"#))
+            vms.append(try await created("/v1/vms", #"{"name":"vm-\#(index)","labels":{"a10":"x/y","a9":"\u00e9\"\\","B":"","bf":"\b\f\u0001\u007f"},"memory":[{"guestAddress":"0x0","size":1073741824},{"guestAddress":"0x100000000","size":2097152}]}"#))
         }
         // A VM with a backing file, held by a VMM: the writers' optional members.
         let image = directory + "/memory/guest.img"
@@ -82,7 +82,7 @@ final class LoopReadsTests: XCTestCase {
             "/healthz", "/v1/vms/\(vms[0])", "/v1/vms/\(vms[3])", "/v1/vms/\(backed)", "/v1/vms?limit=1000", "/v1/vms/vm-missing", "/v1/vms/x%20y", "/v1/bindings/\(binding)",
             "/v1/bindings/\(second)", "/v1/bindings/bnd-missing", "/v1/vms", "/v1/vms?limit=3", "/v1/vms?limit=3&after=\(vms[2])",
             "/v1/vms?limit=0", "/v1/vms?limit=1001", "/v1/vms?limit=abc", "/v1/vms?limit=2&limit=3", "/v1/vms?limit=1e1",
-            "/v1/vms?unknown=1", "/v1/bindings", "/v1/bindings?vm=\(vms[0])", "/v1/bindings?device=0000:3b:00.0&limit=1",
+            "/v1/vms?unknown=1", "/v1/vms?limit=101", "/v1/bindings", "/v1/bindings?vm=\(vms[0])", "/v1/bindings?device=0000:3b:00.0&limit=1",
             "/v1/bindings?vm=\(vms[1])", "/v1/bindings?after=\(binding)", "//v1//vms//\(vms[1])",
         ]
         var answeredOnLoop = 0
@@ -104,6 +104,9 @@ final class LoopReadsTests: XCTestCase {
         XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/vms/\(vms[0])", headers: [("Accept", "text/plain")])))
         XCTAssertNil(transport.respondImmediately(to: request("POST", "/v1/vms", body: "{}")), "writes never run on the loop")
         XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/audit")), "the audit history is not a loop read")
+        let reader = PeerInfo(identity: "spiffe://test/reader", certificateFingerprint: "", remoteAddress: "127.0.0.1:3", identityKind: .uri)
+        XCTAssertEqual(transport.respondImmediately(to: request("GET", "/v1/bindings/\(binding)", peer: reader))?.status, 200,
+                       "a reader reads on the loop")
         let stranger = PeerInfo(identity: "nobody", certificateFingerprint: "", remoteAddress: "127.0.0.1:2")
         XCTAssertNil(transport.respondImmediately(to: request("GET", "/v1/vms", peer: stranger)),
                      "a caller without a role takes the generated path, which records the denial")
@@ -125,9 +128,9 @@ final class LoopReadsTests: XCTestCase {
         var compared = 0
         for target in targets {
             for headers in [[], [("Accept", "application/json")], [("Accept", "*/*")]] {
-                transport.answersReadsOnLoop = false
+                transport.answersReadsDirectly = false
                 let generated = await transport.respond(to: request("GET", target, headers: headers))
-                transport.answersReadsOnLoop = true
+                transport.answersReadsDirectly = true
                 let pooled = await transport.respond(to: request("GET", target, headers: headers))
                 XCTAssertEqual(pooled.status, generated.status, target)
                 XCTAssertEqual(pooled.headers.map { "\($0.name): \($0.value)" }, generated.headers.map { "\($0.name): \($0.value)" }, target)

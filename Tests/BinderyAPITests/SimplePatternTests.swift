@@ -29,8 +29,14 @@ final class SimplePatternTests: XCTestCase {
         }
     }
 
+    func testDollarIsTheEndOfTheTextNotBeforeAFinalNewline() throws {
+        let pattern = try XCTUnwrap(SimplePattern("^vm-[0-9a-f]{2}$"))
+        XCTAssertTrue(pattern.matches("vm-0a"))
+        for text in ["vm-0a\n", "vm-0a\r\n", "vm-0a\u{2028}"] { XCTAssertFalse(pattern.matches(text), text) }
+    }
+
     func testGroupsAndAlternationAreNotSimple() {
-        for source in ["^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", "a|b", "^0x(0|[0-9a-fA-F]{0,13}000)$", "a.b", "[^a]", #"\d"#, "a*?"] {
+        for source in ["^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", "a|b", "^0x(0|[0-9a-fA-F]{0,13}000)$", "a.b", "[^a]", #"\d"#, "a*?", #"[!-\~]"#] {
             XCTAssertNil(SimplePattern(source), source)
         }
     }

@@ -1,19 +1,26 @@
 /// A `pattern` made only of literals, escapes and character classes with quantifiers (`^vm-[0-9a-f]{32}$`),
 /// matched without NSRegularExpression: every read by id checks its path parameter against one,
 /// and ICU's matcher cost microseconds a request. Patterns with groups or alternation are not
-/// simple (nil); they keep NSRegularExpression. `SimplePatternTests` holds the two equal.
+/// simple (nil); they keep NSRegularExpression. `SimplePatternTests` holds the two equal, with
+/// one deliberate difference: `$` is the end of the text (ECMA-262, which OpenAPI patterns
+/// follow), where ICU also lets it match before a final line terminator, so `vm-…\n` is refused.
 struct SimplePattern: Sendable {
     private struct Atom: Sendable {
         /// The scalars this atom matches (as sorted closed ranges).
         let ranges: [ClosedRange<UInt32>]
+        /// How many times it must repeat.
         let minimum: Int
+        /// How many times it may repeat.
         let maximum: Int
 
         func admits(_ scalar: Unicode.Scalar) -> Bool { ranges.contains { $0.contains(scalar.value) } }
     }
 
+    /// The pattern, atom by atom.
     private let atoms: [Atom]
+    /// `^`: a match starts at the text's start.
     private let anchoredStart: Bool
+    /// `$`: a match ends at the text's end.
     private let anchoredEnd: Bool
 
     /// The pattern, if it is simple.
@@ -48,7 +55,8 @@ struct SimplePattern: Sendable {
                     } else if low == "[" {
                         return nil
                     }
-                    if index + 2 < scalars.count, scalars[index + 1] == "-", scalars[index + 2] != "]", scalars[index + 2] != "\\" {
+                    if index + 2 < scalars.count, scalars[index + 1] == "-", scalars[index + 2] == "\\" { return nil }  // [!-\~]
+                    if index + 2 < scalars.count, scalars[index + 1] == "-", scalars[index + 2] != "]" {
                         guard low.value <= scalars[index + 2].value else { return nil }
                         ranges.append(low.value...scalars[index + 2].value)
                         index += 3

@@ -6,7 +6,7 @@ import Foundation
 /// building the generated type: the parts that are parsed from stored text (conditions and
 /// VT-d fields) are encoded once per distinct text through the generated types and remembered.
 /// A record in an error state (lastError, nextRetryAt) or with an unreadable timestamp is
-/// left to the generated types: nil.
+/// written through the generated types instead.
 enum BindingJSON {
     /// The record's JSON.
     static func bytes(_ record: BindingRecord) throws -> [UInt8] {
@@ -46,7 +46,8 @@ enum BindingJSON {
         out.append(contentsOf: #","updatedAt":"#.utf8); JSONBytes.string(Timestamp.format(updated), &out)
         out.append(contentsOf: #","version":"#.utf8); JSONBytes.number(spec.version, &out)
         out.append(contentsOf: #","vm":"#.utf8); JSONBytes.string(spec.vmID, &out)
-        out.append(contentsOf: #","vtd":"#.utf8); out.append(contentsOf: try vtd.value(for: spec.formatFields) { try CompactJSONEncoder.encode(Representation.vtd($0)) })
+        out.append(contentsOf: #","vtd":"#.utf8)
+        out.append(contentsOf: try vtd.value(for: spec.formatFields) { try CompactJSONEncoder.encode(Representation.vtd($0)) })
         out.append(UInt8(ascii: "}"))
         return true
     }
@@ -54,14 +55,20 @@ enum BindingJSON {
     /// A conditions array as the generated `Status` writes it, remembered by content.
     static func conditions(_ conditions: [Condition]) throws -> [UInt8] {
         if conditions.isEmpty { return Array("[]".utf8) }
-        let key = conditions.map { "\($0.type.rawValue)\u{1}\($0.status)\u{1}\($0.reason.rawValue)\u{1}\($0.message)\u{1}\($0.lastTransitionTime)" }
-            .joined(separator: "\u{2}")
+        // Each field length-prefixed: no two lists share a key, whatever their messages hold.
+        var key = ""
+        for condition in conditions {
+            for field in [condition.type.rawValue, condition.status, condition.reason.rawValue, condition.message, condition.lastTransitionTime] {
+                key += "\(field.utf8.count):" + field
+            }
+        }
         return try encodedConditions.value(for: key) { _ in
             try CompactJSONEncoder.encode(Representation.status(phase: .pending, observedGeneration: 0, conditions: conditions).conditions)
         }
     }
 
+    /// Conditions arrays' JSON, by their content.
     private static let encodedConditions = TextMemo<[UInt8]>(capacity: 4096)
+    /// VT-d fields' JSON, by the stored format-fields text.
     private static let vtd = TextMemo<[UInt8]>(capacity: 1024)
-
 }

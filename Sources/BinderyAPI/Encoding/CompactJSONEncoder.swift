@@ -5,7 +5,7 @@ import Foundation
 /// API's configuration (`APIHandler.codingConfiguration`: sorted keys, unescaped slashes,
 /// RFC 3339 dates with milliseconds), at a fraction of its cost: values go into a small tree
 /// of enum nodes, and the tree is written once into one buffer. The read path answers on the
-/// event loop with it; `CompactJSONEncoderTests` holds it equal to `JSONEncoder` byte for byte.
+/// event loop with it; `LoopReadsTests` holds it equal to `JSONEncoder` byte for byte.
 struct CompactJSONEncoder {
     /// `value` as compact JSON.
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
@@ -170,6 +170,13 @@ private struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtoco
     mutating func encode(_ value: Int32, forKey key: Key) throws { object.set(key.stringValue, .int(Int64(value))) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { object.set(key.stringValue, .unsigned(value)) }
     mutating func encode(_ value: Double, forKey key: Key) throws { object.set(key.stringValue, .double(value)) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { object.set(key.stringValue, .double(Double(value))) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { object.set(key.stringValue, .int(Int64(value))) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { object.set(key.stringValue, .int(Int64(value))) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { object.set(key.stringValue, .unsigned(UInt64(value))) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { object.set(key.stringValue, .int(Int64(value))) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { object.set(key.stringValue, .int(Int64(value))) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { object.set(key.stringValue, .int(Int64(value))) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         object.set(key.stringValue, try JSONNodeEncoder.node(for: value, codingPath: codingPath))
     }
@@ -203,6 +210,15 @@ private struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: Int64) throws { array.elements.append(.int(value)) }
     mutating func encode(_ value: Int) throws { array.elements.append(.int(Int64(value))) }
     mutating func encode(_ value: Double) throws { array.elements.append(.double(value)) }
+    mutating func encode(_ value: Float) throws { array.elements.append(.double(Double(value))) }
+    mutating func encode(_ value: Int8) throws { array.elements.append(.int(Int64(value))) }
+    mutating func encode(_ value: Int16) throws { array.elements.append(.int(Int64(value))) }
+    mutating func encode(_ value: Int32) throws { array.elements.append(.int(Int64(value))) }
+    mutating func encode(_ value: UInt) throws { array.elements.append(.unsigned(UInt64(value))) }
+    mutating func encode(_ value: UInt8) throws { array.elements.append(.int(Int64(value))) }
+    mutating func encode(_ value: UInt16) throws { array.elements.append(.int(Int64(value))) }
+    mutating func encode(_ value: UInt32) throws { array.elements.append(.int(Int64(value))) }
+    mutating func encode(_ value: UInt64) throws { array.elements.append(.unsigned(value)) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         array.elements.append(try JSONNodeEncoder.node(for: value, codingPath: codingPath))
     }
@@ -238,6 +254,13 @@ private struct SingleNodeContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: Int32) throws { encoder.node = .int(Int64(value)) }
     mutating func encode(_ value: UInt64) throws { encoder.node = .unsigned(value) }
     mutating func encode(_ value: Double) throws { encoder.node = .double(value) }
+    mutating func encode(_ value: Float) throws { encoder.node = .double(Double(value)) }
+    mutating func encode(_ value: Int8) throws { encoder.node = .int(Int64(value)) }
+    mutating func encode(_ value: Int16) throws { encoder.node = .int(Int64(value)) }
+    mutating func encode(_ value: UInt) throws { encoder.node = .unsigned(UInt64(value)) }
+    mutating func encode(_ value: UInt8) throws { encoder.node = .int(Int64(value)) }
+    mutating func encode(_ value: UInt16) throws { encoder.node = .int(Int64(value)) }
+    mutating func encode(_ value: UInt32) throws { encoder.node = .int(Int64(value)) }
     mutating func encode<T: Encodable>(_ value: T) throws { encoder.node = try JSONNodeEncoder.node(for: value, codingPath: codingPath) }
 }
 

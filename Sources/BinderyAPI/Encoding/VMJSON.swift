@@ -70,19 +70,3 @@ enum VMJSON {
         return true
     }
 }
-
-/// JSON scalars appended to a byte array, escaped as `JSONText` (and so `JSONEncoder`) escapes them.
-enum JSONBytes {
-    static func string(_ value: String, _ out: inout [UInt8]) {
-        var value = value
-        value.withUTF8 { bytes in
-            let start = out.count
-            let room = JSONText.maximumQuotedLength(bytes.count)
-            out.append(contentsOf: repeatElement(0, count: room))
-            let written = out.withUnsafeMutableBufferPointer { JSONText.writeQuoted(bytes, to: $0.baseAddress! + start) }
-            out.removeLast(room - written)
-        }
-    }
-
-    static func number<N: BinaryInteger>(_ value: N, _ out: inout [UInt8]) { out.append(contentsOf: String(value).utf8) }
-}

@@ -65,6 +65,7 @@ enum Representation {
         }
     }
 
+    /// Parsed VT-d fields, by the stored text.
     private static let parsedVTD = TextMemo<Components.Schemas.VTDFields>(capacity: 1024)
 
     /// The page table of a binding's spec.

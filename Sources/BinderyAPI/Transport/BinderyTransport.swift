@@ -25,6 +25,7 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         let poolRead: (read: LoopReads.PoolRead, queryKeys: Set<Substring>)?
     }
 
+    /// Where a request goes: a route and its path parameters, or the 404 or 405 it gets.
     private enum Routing {
         case found(Route, [String: Substring])
         case notFound
@@ -38,10 +39,11 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
     private let denials: DenialRecorder
     private let store: Store
     private let maxResponseBytes = 64 * 1024 * 1024
+    /// The reads answered without the generated code.
     private let loopReads: LoopReads
     /// Answer read-only operations on the event loop, and audit pages on the reader pool, with
     /// `LoopReads`; off, every request takes the generated path (tests compare the two).
-    var answersReadsOnLoop = true
+    var answersReadsDirectly = true
     /// Request counts and latencies for the operations answered on the loop (the generated
     /// path counts its own in `MetricsMiddleware`).
     var metrics: RequestMetrics?
@@ -70,9 +72,12 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
     private func route(_ head: HTTPRequestHead) -> Routing {
         var allowed: [String] = []
         let (named, counted) = PathTemplate.buckets(of: head.path)
-        for route in (buckets[named] ?? []) + (buckets[counted] ?? []) where route.template.matches(head.path) {
-            if route.method.rawValue == head.method, let parameters = route.template.match(head.path) { return .found(route, parameters) }
-            allowed.append(route.method.rawValue)
+        for bucket in [named, counted] {
+            for route in buckets[bucket] ?? [] {
+                guard let parameters = route.template.match(head.path) else { continue }
+                if route.method.rawValue == head.method { return .found(route, parameters) }
+                allowed.append(route.method.rawValue)
+            }
         }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed)
     }
@@ -80,7 +85,7 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
     /// Read-only operations, answered here on the event loop when the request is plain and
     /// allowed; nil sends it down the generated path (`respond`), which also records denials.
     func respondImmediately(to request: BinderyHTTP.HTTPRequest) -> BinderyHTTP.HTTPResponse? {
-        guard answersReadsOnLoop, request.head.method == "GET", case let .found(route, parameters) = route(request.head),
+        guard answersReadsDirectly, request.head.method == "GET", case let .found(route, parameters) = route(request.head),
               let loopRead = route.loopRead, route.permission?.allows(grants().role(of: request.peer)) ?? false,
               LoopReads.acceptsJSON(request.head),
               let query = LoopReads.plainQuery(request.head.query, allowed: loopRead.queryKeys) else { return nil }
@@ -98,6 +103,7 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         return response
     }
 
+    /// The caller's `X-Request-Id` when usable, else a new one.
     private static func requestID(of request: BinderyHTTP.HTTPRequest) -> String {
         request.head.header("x-request-id").flatMap { $0.isEmpty || $0.utf8.count > 128 ? nil : $0 } ?? ResourceIDMaker.requestID()
     }
@@ -134,7 +140,7 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         } catch {
             return error.response
         }
-        if answersReadsOnLoop, request.head.method == "GET", let poolRead = route.poolRead, LoopReads.acceptsJSON(request.head),
+        if answersReadsDirectly, request.head.method == "GET", let poolRead = route.poolRead, LoopReads.acceptsJSON(request.head),
            let query = LoopReads.plainQuery(request.head.query, allowed: poolRead.queryKeys, decodingEscapes: true) {
             let started = ContinuousClock.now
             var answer: BinderyHTTP.HTTPResponse?

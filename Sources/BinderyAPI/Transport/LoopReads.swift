@@ -3,11 +3,12 @@ import BinderyStore
 
 /// Read-only operations answered on the event loop that received them, from that loop's own
 /// read connection (`Store.readHere`): no task, no hop to the reader pool's threads and back
-/// through the eventfd. They run the same `ReadViews` as the generated handlers and encode the
-/// same generated types (with `CompactJSONEncoder`), so the answer is byte for byte the one the
-/// generated path gives (`LoopReadsTests` holds them equal). Anything unusual in a request (a
-/// percent-escape, a repeated or unknown query key, an Accept that is not plainly JSON) is
-/// left to the generated path, which knows every rule.
+/// through the eventfd. They run the same `ReadViews` as the generated handlers and write the
+/// generated types' JSON by hand (`BindingJSON`, `VMJSON`, `CompactJSONEncoder`), byte for byte
+/// what the generated path gives (`LoopReadsTests` holds them equal). Anything unusual in a
+/// request (a percent-escape, a repeated or unknown query key, an Accept that is not plainly
+/// JSON, a caller the operation refuses, a long page) is left to the generated path, which
+/// knows every rule and records denials.
 struct LoopReads: Sendable {
     /// One read operation: the request's path parameters and query in, a response out (nil:
     /// take the generated path).
@@ -15,15 +16,23 @@ struct LoopReads: Sendable {
 
     /// What a read gets from the request.
     struct LoopRequest {
+        /// Path parameters, as the route matched them.
         let path: [String: Substring]
+        /// Query parameters (plain: see `plainQuery`).
         let query: [Substring: Substring]
+        /// The event loop answering (`Store.readHere`'s slot).
         let loop: Int
     }
 
     /// A read answered on the reader pool (too long to hold a loop up), encoded as the loop's are.
     typealias PoolRead = @Sendable (LoopReads, LoopRequest) async throws -> HTTPResponse?
 
+    /// The store the reads come from.
     let store: Store
+
+    /// The longest list page answered on the loop (the default page size): a longer one is
+    /// up to ten times the work and holds every connection of that loop up meanwhile.
+    static let loopPageLimit = 100
 
     /// The pool answer for `operationID`, if it has one: a page of the audit history (an
     /// index walk over 100 events) is written from SQLite's row buffers (`AuditNDJSON.page`).
@@ -64,7 +73,8 @@ struct LoopReads: Sendable {
             }, [])
         case "listVMs":
             return ({ reads, request in
-                guard request.hasPlainIntegers() else { return nil }
+                // Up to the default page on the loop; longer pages take the pool, which bounds the body.
+                guard request.hasPlainIntegers(), request.integer("limit") ?? 100 <= loopPageLimit else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
                 let after = request.string("after")
                 let (page, holders, next) = try reads.store.readHere(slot: request.loop) { db in
@@ -74,9 +84,11 @@ struct LoopReads: Sendable {
             }, ["limit", "after"])
         case "listBindings":
             return ({ reads, request in
-                guard request.hasPlainIntegers() else { return nil }
+                // Filtered by VM or device, the store walks every binding: that takes the pool.
+                guard request.hasPlainIntegers(), request.integer("limit") ?? 100 <= loopPageLimit,
+                      request.query["vm"] == nil, request.query["device"] == nil else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
-                let vm = request.string("vm"), device = request.string("device"), after = request.string("after")
+                let vm: String? = nil, device: String? = nil, after = request.string("after")
                 let (page, next) = try reads.store.readHere(slot: request.loop) { db in
                     try ReadViews.bindingRecords(vm: vm, device: device, after: after, limit: limit, in: db)
                 }
@@ -135,19 +147,25 @@ struct LoopReads: Sendable {
         return items
     }
 
-    /// Whether `Accept` is absent or plainly admits JSON, and names no NDJSON (anything else:
-    /// the generated path decides).
+    /// Whether `Accept` is absent or plainly admits JSON: every member a `type/subtype` with at
+    /// most a numeric `q`, one of them JSON or a wildcard, none NDJSON. Anything else is the
+    /// generated path's to judge (it refuses what it cannot parse).
     static func acceptsJSON(_ head: HTTPRequestHead) -> Bool {
-        var sawAccept = false
+        var sawAccept = false, admitsJSON = false
         for (name, value) in head.headers where name.utf8.count == 6 && name.lowercased() == "accept" {
             sawAccept = true
-            if value.lowercased().contains("ndjson") { return false }
-            for range in value.split(separator: ",") {
-                let media = range.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-                if media == "application/json" || media == "*/*" || media == "application/*" { return true }
+            for member in value.split(separator: ",", omittingEmptySubsequences: false) {
+                let parts = member.split(separator: ";", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                let media = parts[0]
+                let halves = media.split(separator: "/", omittingEmptySubsequences: false)
+                guard halves.count == 2, !halves[0].isEmpty, !halves[1].isEmpty, !media.contains("ndjson") else { return false }
+                for parameter in parts.dropFirst() {
+                    guard parameter.hasPrefix("q="), Double(parameter.dropFirst(2)) != nil else { return false }
+                }
+                if media == "application/json" || media == "*/*" || media == "application/*" { admitsJSON = true }
             }
         }
-        return !sawAccept
+        return !sawAccept || admitsJSON
     }
 }
 

@@ -33,9 +33,6 @@ struct PathTemplate: Sendable {
         return ("\(count)" + named, "\(count)")
     }
 
-    /// Whether `path` matches; walks its bytes once, allocating nothing.
-    func matches(_ path: String) -> Bool { walk(path) { _, _ in } }
-
     /// The path parameters, when `path` matches (percent-decoded later by the generated code).
     func match(_ path: String) -> [String: Substring]? {
         var parameters: [String: Substring] = [:]

@@ -329,7 +329,10 @@ final class EventLoop: @unchecked Sendable {
     /// Parses and dispatches requests in order, one in flight at a time.
     private func process(_ connection: Connection) {
         let limits = configuration.limits
-        while connection.phase == .open && !connection.isDispatched && !(isShuttingDown && connection.closeAfterFlush && connection.head == nil && connection.unreadCount == 0) {
+        // Output backed up (a client pipelining without reading): parse no further until it drains
+        // (EPOLLOUT → `service` → `readAndProcess`), so answers given on the loop never pile up.
+        while connection.phase == .open && !connection.isDispatched && connection.pendingOutput < configuration.outputBufferLimit
+                && !(isShuttingDown && connection.closeAfterFlush && connection.head == nil && connection.unreadCount == 0) {
             if let head = connection.head {
                 switch head.framing {
                 case .none: dispatch(connection, head: head, body: [])

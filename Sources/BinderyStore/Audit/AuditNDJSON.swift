@@ -66,28 +66,28 @@ public enum AuditNDJSON {
     private static let resourceType = key(",\"resourceType\":"), seqKey = key(",\"seq\":"), time = key(",\"time\":"), end = key("}\n")
 
     private static func append(_ row: OpaquePointer, seq: Int64, to out: inout ByteBuffer) {
-        out.append(action); RowText.string(row, .action, &out)
-        out.append(identity); RowText.string(row, .actorIdentity, &out)
-        if !RowText.isNull(row, .remoteAddress) { out.append(address); RowText.string(row, .remoteAddress, &out) }
-        if !RowText.isNull(row, .actorRole) { out.append(role); RowText.string(row, .actorRole, &out) }
+        out.append(action); RowText.string(row, .action, &out, shorthands: true)
+        out.append(identity); RowText.string(row, .actorIdentity, &out, shorthands: true)
+        if !RowText.isNull(row, .remoteAddress) { out.append(address); RowText.string(row, .remoteAddress, &out, shorthands: true) }
+        if !RowText.isNull(row, .actorRole) { out.append(role); RowText.string(row, .actorRole, &out, shorthands: true) }
         if !RowText.isNull(row, .after) {
-            out.append(after); RowText.string(row, .after, &out)
+            out.append(after); RowText.string(row, .after, &out, shorthands: true)
         } else {
             out.append(closeActor)
         }
-        if !RowText.isNull(row, .before) { out.append(before); RowText.string(row, .before, &out) }
+        if !RowText.isNull(row, .before) { out.append(before); RowText.string(row, .before, &out, shorthands: true) }
         out.append(hash); RowText.hex(row, .hash, &out)
         if !RowText.isNull(row, .httpStatus) {
             out.append(status)
             out.appendDecimal(sqlite3_column_int64(row, AuditColumn.httpStatus.rawValue))
         }
-        out.append(outcome); RowText.string(row, .outcome, &out)
+        out.append(outcome); RowText.string(row, .outcome, &out, shorthands: true)
         out.append(previous); RowText.hex(row, .previousHash, &out)
-        if !RowText.isNull(row, .requestID) { out.append(request); RowText.string(row, .requestID, &out) }
-        if !RowText.isNull(row, .resourceID) { out.append(resourceID); RowText.string(row, .resourceID, &out) }
-        out.append(resourceType); RowText.string(row, .resourceType, &out)
+        if !RowText.isNull(row, .requestID) { out.append(request); RowText.string(row, .requestID, &out, shorthands: true) }
+        if !RowText.isNull(row, .resourceID) { out.append(resourceID); RowText.string(row, .resourceID, &out, shorthands: true) }
+        out.append(resourceType); RowText.string(row, .resourceType, &out, shorthands: true)
         out.append(seqKey); out.appendDecimal(seq)
-        out.append(time); RowText.string(row, .time, &out)
+        out.append(time); RowText.string(row, .time, &out, shorthands: true)
         out.append(end)
     }
 }

@@ -30,15 +30,15 @@ enum RowText {
     }
 
     /// The column as a JSON string literal, escaped exactly as `JSONText.string` (its
-    /// `writeQuoted`), or `null`.
-    static func string(_ row: OpaquePointer, _ column: AuditColumn, _ out: inout ByteBuffer) {
+    /// `writeQuoted`; with `shorthands`, as JSONEncoder escapes), or `null`.
+    static func string(_ row: OpaquePointer, _ column: AuditColumn, _ out: inout ByteBuffer, shorthands: Bool = false) {
         guard sqlite3_column_type(row, column.rawValue) != SQLITE_NULL, let text = sqlite3_column_text(row, column.rawValue) else {
             out.append(null)
             return
         }
         let count = Int(sqlite3_column_bytes(row, column.rawValue))
         out.reserve(JSONText.maximumQuotedLength(count))
-        out.count += JSONText.writeQuoted(UnsafeBufferPointer(start: text, count: count), to: out.base + out.count)
+        out.count += JSONText.writeQuoted(UnsafeBufferPointer(start: text, count: count), to: out.base + out.count, shorthands: shorthands)
     }
 
     /// Whether the column is NULL.

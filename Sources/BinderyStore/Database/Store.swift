@@ -85,7 +85,8 @@ public final class Store: Sendable {
             if let reader = readers[slot] { return reader }
             var configuration = Configuration()
             configuration.readonly = true
-            configuration.busyMode = .timeout(10)
+            // An event loop waits at most this on a locked database (WAL readers rarely wait at all).
+            configuration.busyMode = .timeout(0.1)
             configuration.label = "bindery.slot\(slot)"
             let reader = try DatabaseQueue(path: path, configuration: configuration)
             readers[slot] = reader
@@ -94,6 +95,7 @@ public final class Store: Sendable {
         return try oneStatement ? reader.inDatabase(body) : reader.read(body)
     }
 
+    /// The read-only connections of `readHere`, by slot.
     private let slotReaders = SlotReaders()
 }
 
@@ -102,6 +104,7 @@ private final class SlotReaders: @unchecked Sendable {
     private let lock = NSLock()
     private var readers: [Int: DatabaseQueue] = [:]
 
+    /// Runs `body` with the connections, under the lock.
     func withLock<T>(_ body: (inout [Int: DatabaseQueue]) throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }

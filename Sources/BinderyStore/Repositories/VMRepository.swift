@@ -133,6 +133,7 @@ public enum VMRepository {
         return try rows.map { row in try record(from: row, regions: regions[row["id"]] ?? []) }
     }
 
+    /// A memory region from its `vm_memory_regions` row.
     private static func region(_ row: Row) -> MemoryRegion {
         MemoryRegion(
             guestAddress: UInt64(bitPattern: row["guest_address"] as Int64),
@@ -142,6 +143,7 @@ public enum VMRepository {
         )
     }
 
+    /// A VM from its `vms` row and its regions.
     private static func record(from row: Row, regions: [MemoryRegion]) throws -> VMRecord {
         VMRecord(
             id: row["id"],
@@ -160,5 +162,6 @@ public enum VMRepository {
         return try decodedLabels.value(for: text) { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
     }
 
+    /// Decoded labels, by their stored text.
     private static let decodedLabels = TextMemo<[String: String]>(capacity: 4096)
 }

@@ -37,6 +37,7 @@ public struct Condition: Sendable, Equatable, Codable {
         return decoded.value(for: text) { (try? JSONDecoder().decode([Condition].self, from: Data($0.utf8))) ?? [] }
     }
 
+    /// Decoded conditions, by their stored text.
     private static let decoded = TextMemo<[Condition]>(capacity: 4096)
 
     /// `next` merged into `existing`: one condition per type, keeping the transition time when

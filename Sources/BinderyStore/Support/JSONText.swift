@@ -22,8 +22,11 @@ public enum JSONText {
 
     /// Writes `bytes` (UTF-8) as a quoted JSON string at `out`, which has room for
     /// `maximumQuotedLength(bytes.count)`; returns how many bytes it wrote. The one place the
-    /// escaping rules live: the audit chain's hashes and the exported lines both depend on them.
-    public static func writeQuoted(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+    /// escaping rules live: the audit chain's hashes depend on them as they are (`\u0008`);
+    /// `shorthands` writes backspace and form feed as `\b` and `\f`, as JSONEncoder does, for
+    /// what the API sends.
+    public static func writeQuoted(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>,
+                                   shorthands: Bool = false) -> Int {
         let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         var cursor = out
         cursor.pointee = quote
@@ -43,6 +46,8 @@ public enum JSONText {
             case UInt8(ascii: "\n"): cursor[1] = UInt8(ascii: "n"); cursor += 2
             case UInt8(ascii: "\r"): cursor[1] = UInt8(ascii: "r"); cursor += 2
             case UInt8(ascii: "\t"): cursor[1] = UInt8(ascii: "t"); cursor += 2
+            case 0x08 where shorthands: cursor[1] = UInt8(ascii: "b"); cursor += 2
+            case 0x0c where shorthands: cursor[1] = UInt8(ascii: "f"); cursor += 2
             default:
                 cursor[1] = UInt8(ascii: "u"); cursor[2] = UInt8(ascii: "0"); cursor[3] = UInt8(ascii: "0")
                 cursor[4] = hexDigit(byte >> 4); cursor[5] = hexDigit(byte & 0xf)

@@ -1,22 +1,34 @@
 import Synchronization
 
 /// Values parsed from stored text, remembered by the text: reads parse the same few JSON texts
-/// (conditions, labels, format fields) again and again. Bounded: once `capacity` texts are
-/// held, the memo starts over rather than growing with whatever clients store.
+/// (conditions, labels, format fields) again and again. Bounded: once `capacity` texts, or
+/// texts of `maximumBytes` in all, are held, the memo starts over rather than growing with
+/// whatever clients store.
 public final class TextMemo<Value: Sendable>: Sendable {
-    private let capacity: Int
-    private let values = Mutex<[String: Value]>([:])
+    private struct Held {
+        var values: [String: Value] = [:]
+        var bytes = 0
+    }
 
-    /// A memo of at most `capacity` texts.
-    public init(capacity: Int) { self.capacity = capacity }
+    private let capacity: Int
+    private let maximumBytes: Int
+    private let held = Mutex(Held())
+
+    /// A memo of at most `capacity` texts and `maximumBytes` of them (values are taken to be
+    /// about their text's size).
+    public init(capacity: Int, maximumBytes: Int = 8 << 20) {
+        self.capacity = capacity
+        self.maximumBytes = maximumBytes
+    }
 
     /// The value for `text`, parsed by `parse` the first time it is seen.
     public func value(for text: String, parse: (String) throws -> Value) rethrows -> Value {
-        if let known = values.withLock({ $0[text] }) { return known }
+        if let known = held.withLock({ $0.values[text] }) { return known }
         let value = try parse(text)
-        values.withLock { values in
-            if values.count >= capacity { values.removeAll(keepingCapacity: true) }
-            values[text] = value
+        held.withLock { held in
+            if held.values.count >= capacity || held.bytes + text.utf8.count > maximumBytes { held = Held() }
+            held.values[text] = value
+            held.bytes += text.utf8.count
         }
         return value
     }

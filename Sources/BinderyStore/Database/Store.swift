@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// A transaction's handle, as repositories take it. Layers above the store name this, never GRDB.
 public typealias StoreTransaction = Database
@@ -95,19 +96,6 @@ public final class Store: Sendable {
         return try oneStatement ? reader.inDatabase(body) : reader.read(body)
     }
 
-    /// The read-only connections of `readHere`, by slot.
-    private let slotReaders = SlotReaders()
-}
-
-/// The per-slot read connections, opened on first use.
-private final class SlotReaders: @unchecked Sendable {
-    private let lock = NSLock()
-    private var readers: [Int: DatabaseQueue] = [:]
-
-    /// Runs `body` with the connections, under the lock.
-    func withLock<T>(_ body: (inout [Int: DatabaseQueue]) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&readers)
-    }
+    /// The read-only connections of `readHere`, by slot, opened on first use.
+    private let slotReaders = Mutex<[Int: DatabaseQueue]>([:])
 }

@@ -8,7 +8,7 @@ extension Reconciler {
     /// sends them and closes the duplicates (`closeHandOff`).
     public func makeHandOff(for vmID: String) throws -> HandOff {
         guard let context = kernel.context(vmID) else {
-            throw HostKernelError(reason: "\(vmID) has no IOMMU context in the kernel yet (is it Ready?)")
+            throw HostKernelError(reason: "\(vmID) has no IOMMU context in the kernel yet: it opens when the first device assigned to the VM is attached")
         }
         return try kernel.withVM(vmID) { () throws(KernelError) -> HandOff in try context.makeHandOff() }
     }

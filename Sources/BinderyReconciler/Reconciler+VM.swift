@@ -2,8 +2,10 @@ import BinderyKernel
 import BinderyStore
 
 extension Reconciler {
-    /// A VM: open its context (container + guest memory) or, when deletion was asked for,
-    /// tear down in reverse order — bindings, then devices, then the context — and leave a tombstone.
+    /// A VM: open its context (container + guest memory) once a device is assigned to it or,
+    /// when deletion was asked for, tear down in reverse order — bindings, then devices, then
+    /// the context — and leave a tombstone. A VM with no device holds nothing in the kernel (no
+    /// descriptor, no memory here): a host can accept far more VMs than it has descriptors.
     func reconcileVM(_ id: String) async throws {
         let state = try await store.read { db -> (VMRecord, Bool, Bool, [String], [String])? in
             guard let vm = try VMRepository.fetch(id: id, in: db) else { return nil }
@@ -26,6 +28,10 @@ extension Reconciler {
                         Condition(type: .ready, status: false, reason: .memoryPolicy, message: "terminal: \(error.detail)"),
                     ], observedGeneration: vm.meta.generation, in: db)
                 }
+                return
+            }
+            guard !devices.isEmpty else {
+                try await markReadyWithoutContext(vm)
                 return
             }
             let intent = try await store.write { db in
@@ -61,6 +67,22 @@ extension Reconciler {
             }
         }
         for address in devices { queue.add(.device(address)) }
+    }
+
+    /// Ready with no context yet: its guest memory passed the policy, and the context opens
+    /// with the first device. Written only when the status says otherwise.
+    private func markReadyWithoutContext(_ vm: VMRecord) async throws {
+        let reason = ConditionReason.awaitingFirstDevice
+        guard vm.phase != .ready || vm.observedGeneration != vm.meta.generation
+                || vm.conditions.first(where: { $0.type == .ready })?.reason != reason else { return }
+        try await store.write { db in
+            try VMRepository.updateStatus(vm.id, phase: .ready, conditions: [
+                Condition(type: .ready, status: true, reason: reason,
+                          message: "guest memory accepted; the IOMMU context opens when the first device is assigned"),
+            ], observedGeneration: vm.meta.generation, in: db)
+        }
+        succeeded(.vm(vm.id))
+        statistics.record("vm", succeeded: true)
     }
 
     /// The VM's guest memory as the executor maps it, each backing file located beneath its

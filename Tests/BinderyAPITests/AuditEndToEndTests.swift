@@ -197,7 +197,7 @@ final class OperationsEndToEndTests: EndToEndTestCase, @unchecked Sendable {
         XCTAssertTrue(text.contains(#"bindery_http_requests_total{operation="getVM",status="404"} 1"#), text)
         XCTAssertTrue(text.contains(#"bindery_http_request_duration_seconds_count{operation="createVM",status="201"} 1"#))
         XCTAssertTrue(text.contains("bindery_audit_head_seq "), text)
-        // The reconciler opens the VM's context asynchronously: wait for its counter to appear.
+        // The reconciler accepts the VM asynchronously: wait for its counter to appear.
         let deadline = Date().addingTimeInterval(10)
         var reconciled = text
         while !reconciled.contains(#"bindery_reconcile_total{kind="vm",outcome="success"} 1"#) && Date() < deadline {

@@ -38,6 +38,47 @@ final class ReconcilerTests: ReconcilerTestCase {
         await reconciler.stop()
     }
 
+    func testAVMWithoutDevicesHoldsNothingInTheKernelUntilItsFirstDeviceIsAssigned() async throws {
+        let kernel = SimulatedKernel()
+        let reconciler = try await makeReconciler(kernel)
+        let store = reconciler.store
+        let admin = self.admin
+        let filesBefore = kernel.openFileCount
+        let vm = try await store.write { db in
+            try VMRepository.create(VMSpec(name: "idle", memory: [MemoryRegion(guestAddress: 0, size: 1 << 30)]), actor: admin, in: db).id
+        }
+        reconciler.wake(.vm(vm))
+        await reconciler.waitUntilIdle()
+        let idle = try await store.read { db in try VMRepository.fetch(id: vm, in: db)! }
+        XCTAssertEqual(idle.phase, .ready)
+        XCTAssertEqual(idle.observedGeneration, idle.meta.generation)
+        XCTAssertEqual(idle.conditions.map(\.reason), [.awaitingFirstDevice])
+        XCTAssertNil(reconciler.kernel.context(vm))
+        XCTAssertEqual(kernel.openFileCount, filesBefore, "no container, no descriptor")
+        XCTAssertThrowsError(try reconciler.makeHandOff(for: vm))
+        // Reconciling again writes nothing: the status already says so.
+        let version = idle.meta.resourceVersion
+        reconciler.wake(.vm(vm))
+        await reconciler.waitUntilIdle()
+        let again = try await store.read { db in try VMRepository.fetch(id: vm, in: db)! }
+        XCTAssertEqual(again.meta.resourceVersion, version)
+
+        try await store.write { db in try DeviceRepository.assign("0000:3b:00.0", to: vm, managed: false, actor: admin, in: db) }
+        reconciler.wake(.device("0000:3b:00.0"))
+        await reconciler.waitUntilIdle()
+        let (ready, device, opens) = try await store.read { db in
+            (try VMRepository.fetch(id: vm, in: db)!, try DeviceRepository.fetch("0000:3b:00.0", in: db)!,
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_events WHERE action = 'vm.open-context' AND resource_id = ?", arguments: [vm])!)
+        }
+        XCTAssertEqual(ready.conditions.map(\.reason), [.contextOpen])
+        XCTAssertEqual(device.phase, .attached)
+        XCTAssertEqual(opens, 1)
+        XCTAssertNotNil(reconciler.kernel.context(vm))
+        let handOff = try reconciler.makeHandOff(for: vm)
+        reconciler.closeHandOff(handOff)
+        await reconciler.stop()
+    }
+
     func testEBUSYAndEINTRAreRetriedUntilBound() async throws {
         let kernel = SimulatedKernel(faults: try FaultPlan(parsing: "VFIO_IOMMU_NESTING_OP=script:EBUSY,EINTR,EBUSY;VFIO_IOMMU_PASID_REQUEST=script:ok,EINTR"))
         let reconciler = try await makeReconciler(kernel)

@@ -37,6 +37,8 @@ public enum ConditionType: String, Sendable, Codable, CaseIterable {
 public enum ConditionReason: String, Sendable, Codable, CaseIterable {
     /// The VM's context is open.
     case contextOpen = "ContextOpen"
+    /// The VM is accepted and holds nothing in the kernel: its context opens with its first device.
+    case awaitingFirstDevice = "AwaitingFirstDevice"
     /// The device is attached.
     case attached = "Attached"
     /// The device is in the inventory.

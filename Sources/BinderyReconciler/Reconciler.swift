@@ -94,17 +94,20 @@ public final class Reconciler: @unchecked Sendable {
     /// Bindings bound in the kernel now.
     public var boundBindingCount: Int { kernel.boundCount }
 
-    /// Reads the inventory into the store and queues every live resource.
+    /// Reads the inventory into the store and queues every device, every live binding, and
+    /// every VM with work outstanding. A settled VM is not queued: its kernel state is its
+    /// devices' and bindings' (queued), and one awaiting its first device has none. So a
+    /// resync costs what can drift, not the number of VMs.
     public func resync() async throws {
         let inventory = kernel.inventory, policy = options.devicePolicy
         let snapshots = try inventory.devices().map { device in
             DeviceSnapshot(device, refusal: policy.refusal(for: device, hostUse: inventory.hostUse(of: device.address)))
         }
-        let keys = try await store.write { db -> [ResourceKey] in
-            try DeviceRepository.syncInventory(snapshots, in: db)
-            let vms = try VMRepository.liveIDs(in: db).map(ResourceKey.vm)
+        try await store.write { db in try DeviceRepository.syncInventory(snapshots, in: db) }
+        let keys = try await store.read { db -> [ResourceKey] in
+            let vms = try VMRepository.unsettledIDs(in: db).map(ResourceKey.vm)
             let devices = try DeviceRepository.all(in: db).map { ResourceKey.device($0.address) }
-            let bindings = try BindingRepository.live(in: db).map { ResourceKey.binding($0.id) }
+            let bindings = try BindingRepository.liveIDs(in: db).map(ResourceKey.binding)
             return vms + devices + bindings
         }
         for key in keys { queue.add(key) }

@@ -79,6 +79,53 @@ final class ReconcilerTests: ReconcilerTestCase {
         await reconciler.stop()
     }
 
+    func testResyncsAndRestartsLeaveSettledVMsAloneAndRebuildTheOnesWithDevices() async throws {
+        let firstKernel = SimulatedKernel()
+        let first = try await makeReconciler(firstKernel)
+        let store = first.store
+        let admin = self.admin
+        let idle = try await store.write { db in
+            try (0..<50).map { index in
+                try VMRepository.create(VMSpec(name: "idle\(index)", memory: [MemoryRegion(guestAddress: 0, size: 1 << 30)]), actor: admin, in: db).id
+            }
+        }
+        let (busy, _) = try await makeDesiredState(store, name: "busy", device: "0000:3b:00.0", bindings: 2)
+        try await first.resync()
+        await first.waitUntilIdle()
+        let versions = { () async throws -> [String: Int] in
+            try await store.read { db in
+                try Dictionary(uniqueKeysWithValues: (idle + [busy]).map { ($0, try VMRepository.fetch(id: $0, in: db)!.meta.resourceVersion) })
+            }
+        }
+        let settled = try await versions()
+        let unsettled = try await store.read { db in try VMRepository.unsettledIDs(in: db) }
+        XCTAssertEqual(unsettled, [], "every VM is Ready at its generation")
+
+        try await first.resync()
+        await first.waitUntilIdle()
+        let afterResync = try await versions()
+        XCTAssertEqual(afterResync, settled, "a resync rewrites no settled VM")
+        await first.stop()
+
+        // A new process: the VM with a device had a context, which is gone, and is rebuilt;
+        // the idle VMs held nothing and stay as they were.
+        let secondKernel = SimulatedKernel()
+        let second = try await makeReconciler(secondKernel, store: store)
+        await second.waitUntilIdle()
+        let afterRestart = try await versions()
+        for id in idle { XCTAssertEqual(afterRestart[id], settled[id], "\(id) was not rewritten") }
+        XCTAssertGreaterThan(afterRestart[busy]!, settled[busy]!)
+        let (vm, idleVM) = try await store.read { db in (try VMRepository.fetch(id: busy, in: db)!, try VMRepository.fetch(id: idle[0], in: db)!) }
+        XCTAssertEqual(vm.phase, .ready)
+        XCTAssertEqual(vm.conditions.map(\.reason), [.contextOpen])
+        XCTAssertEqual(idleVM.phase, .ready)
+        XCTAssertEqual(idleVM.conditions.map(\.reason), [.awaitingFirstDevice])
+        XCTAssertEqual(secondKernel.boundTables(of: "0000:3b:00.0").count, 2)
+        XCTAssertNotNil(second.kernel.context(busy))
+        XCTAssertNil(second.kernel.context(idle[0]))
+        await second.stop()
+    }
+
     func testEBUSYAndEINTRAreRetriedUntilBound() async throws {
         let kernel = SimulatedKernel(faults: try FaultPlan(parsing: "VFIO_IOMMU_NESTING_OP=script:EBUSY,EINTR,EBUSY;VFIO_IOMMU_PASID_REQUEST=script:ok,EINTR"))
         let reconciler = try await makeReconciler(kernel)

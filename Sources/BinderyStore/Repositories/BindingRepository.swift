@@ -102,6 +102,11 @@ public enum BindingRepository {
         return try withExtendedLifetime(cursor) { try cursor.next().map(record) }
     }
 
+    /// Ids of every live (not deleted) binding, for the reconciler's resync.
+    public static func liveIDs(in db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT id FROM bindings WHERE deleted_at IS NULL")
+    }
+
     /// Live (not deleted) bindings, optionally of one VM or device.
     public static func live(vmID: String? = nil, deviceAddress: String? = nil, in db: Database) throws -> [BindingRecord] {
         try Row.fetchAll(db, sql: """

@@ -72,10 +72,12 @@ public enum VMRepository {
         try Bool.fetchOne(db.cachedStatement(sql: "SELECT deletion_requested_at IS NOT NULL FROM vms WHERE id = ?"), arguments: [id]) ?? false
     }
 
-    /// Live VMs that were Ready go back to Pending (after a restart, no context is open).
+    /// Live VMs that were Ready with a context go back to Pending (after a restart, no context
+    /// is open). Those Ready while awaiting their first device held nothing, and stay Ready.
     public static func resetReadyToPending(exceptVMs kept: Set<String> = [], in db: Database) throws {
         let list = kept.sorted()
         try db.execute(sql: "UPDATE vms SET phase = 'Pending' WHERE deleted_at IS NULL AND phase = 'Ready'"
+                       + " AND NOT EXISTS (SELECT 1 FROM json_each(vms.conditions) WHERE json_extract(value, '$.reason') = '\(ConditionReason.awaitingFirstDevice.rawValue)')"
                        + (list.isEmpty ? "" : " AND id NOT IN (\(list.map { _ in "?" }.joined(separator: ",")))"),
                        arguments: StatementArguments(list))
     }
@@ -101,9 +103,14 @@ public enum VMRepository {
                        arguments: [Timestamp.now(), Timestamp.now(), id])
     }
 
-    /// Ids of VMs not yet deleted.
-    public static func liveIDs(in db: Database) throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT id FROM vms WHERE deleted_at IS NULL ORDER BY id")
+    /// Ids of the live VMs the reconciler still has work on: not Ready, not yet at their
+    /// generation, or being deleted. Read through the partial index `vms_unsettled` (the
+    /// condition is its own, word for word), so settled VMs cost nothing.
+    public static func unsettledIDs(in db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT id FROM vms INDEXED BY vms_unsettled
+            WHERE deleted_at IS NULL AND (phase != 'Ready' OR observed_generation != generation OR deletion_requested_at IS NOT NULL)
+            """)
     }
 
     /// The VM with `id`, if it exists.

@@ -102,6 +102,16 @@ public enum BindingRepository {
         return try withExtendedLifetime(cursor) { try cursor.next().map(record) }
     }
 
+    /// The `AND …` terms that keep only `vmID`'s and/or `deviceAddress`'s bindings, and their
+    /// arguments: only the terms asked for, so SQLite can use the VM's or device's index (a
+    /// `? IS NULL OR vm_id = ?` term cannot, and walked every binding ever made).
+    private static func ownerFilter(vmID: String?, deviceAddress: String?) -> (sql: String, arguments: StatementArguments) {
+        var sql = "", arguments: StatementArguments = []
+        if let vmID { sql += " AND vm_id = ?"; arguments += [vmID] }
+        if let deviceAddress { sql += " AND device_address = ?"; arguments += [deviceAddress] }
+        return (sql, arguments)
+    }
+
     /// Ids of every live (not deleted) binding, for the reconciler's resync.
     public static func liveIDs(in db: Database) throws -> [String] {
         try String.fetchAll(db, sql: "SELECT id FROM bindings WHERE deleted_at IS NULL")
@@ -109,20 +119,18 @@ public enum BindingRepository {
 
     /// Live (not deleted) bindings, optionally of one VM or device.
     public static func live(vmID: String? = nil, deviceAddress: String? = nil, in db: Database) throws -> [BindingRecord] {
-        try Row.fetchAll(db, sql: """
-            SELECT \(columns) FROM bindings WHERE deleted_at IS NULL AND (?1 IS NULL OR vm_id = ?1) AND (?2 IS NULL OR device_address = ?2)
-            ORDER BY id
-            """, arguments: [vmID, deviceAddress]).map(record)
+        let (filter, arguments) = ownerFilter(vmID: vmID, deviceAddress: deviceAddress)
+        return try Array(Row.fetchCursor(db.cachedStatement(sql: "SELECT \(columns) FROM bindings WHERE deleted_at IS NULL\(filter) ORDER BY id"),
+                                         arguments: arguments).map(record))
     }
 
     /// Up to `limit` bindings with ids after `after` whose deletion was not asked for,
     /// optionally of one VM or device.
     public static func page(vmID: String?, deviceAddress: String?, after: String?, limit: Int, in db: Database) throws -> [BindingRecord] {
-        try Array(Row.fetchCursor(db.cachedStatement(sql: """
-            SELECT \(columns) FROM bindings WHERE deletion_requested_at IS NULL AND id > ?3
-                AND (?1 IS NULL OR vm_id = ?1) AND (?2 IS NULL OR device_address = ?2)
-            ORDER BY id LIMIT ?4
-            """), arguments: [vmID, deviceAddress, after ?? "", limit]).map(record))
+        let (filter, arguments) = ownerFilter(vmID: vmID, deviceAddress: deviceAddress)
+        return try Array(Row.fetchCursor(db.cachedStatement(sql: """
+            SELECT \(columns) FROM bindings WHERE deletion_requested_at IS NULL\(filter) AND id > ? ORDER BY id LIMIT ?
+            """), arguments: arguments + [after ?? "", limit]).map(record))
     }
 
     /// Forgets every host PASID (a restarted daemon holds none: the kernel released them).

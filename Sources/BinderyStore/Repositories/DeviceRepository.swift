@@ -84,7 +84,7 @@ public enum DeviceRepository {
 
     /// Devices assigned to `vmID`.
     public static func assigned(to vmID: String, in db: Database) throws -> [DeviceRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM devices WHERE vm_id = ? ORDER BY address", arguments: [vmID]).map(record)
+        try Array(Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM devices WHERE vm_id = ? ORDER BY address"), arguments: [vmID]).map(record))
     }
 
     static func record(_ row: Row) -> DeviceRecord {

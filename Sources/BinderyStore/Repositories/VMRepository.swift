@@ -84,17 +84,17 @@ public enum VMRepository {
 
     /// True once torn down (a tombstone).
     public static func isDeleted(_ id: String, in db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT deleted_at IS NOT NULL FROM vms WHERE id = ?", arguments: [id]) ?? false
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT deleted_at IS NOT NULL FROM vms WHERE id = ?"), arguments: [id]) ?? false
     }
 
     /// Records what the reconciler observed.
     public static func updateStatus(_ id: String, phase: Phase, conditions: [Condition], observedGeneration: Int, in db: Database) throws {
-        let current: String = try String.fetchOne(db, sql: "SELECT conditions FROM vms WHERE id = ?", arguments: [id]) ?? "[]"
-        try db.execute(sql: """
+        let current: String = try String.fetchOne(db.cachedStatement(sql: "SELECT conditions FROM vms WHERE id = ?"), arguments: [id]) ?? "[]"
+        try db.cachedStatement(sql: """
             UPDATE vms SET phase = ?, conditions = ?, observed_generation = ?, resource_version = resource_version + 1, updated_at = ?
             WHERE id = ?
-            """, arguments: [phase, Condition.encode(Condition.merge(Condition.decode(current), conditions)), observedGeneration,
-                             Timestamp.now(), id])
+            """).execute(arguments: [phase, Condition.encode(Condition.merge(Condition.decode(current), conditions)), observedGeneration,
+                                     Timestamp.now(), id])
     }
 
     /// Turns the VM into a tombstone once everything it held is released.

@@ -1,18 +1,54 @@
 import BinderyKernel
 import BinderyStore
+import GRDB
 
 extension Reconciler {
+    /// What the reconciler reads of a VM before acting on it.
+    struct VMState {
+        var vm: VMRecord
+        var deleting: Bool
+        var deleted: Bool
+        var bindings: [String]
+        var devices: [String]
+    }
+
+    static func readVMState(_ id: String, in db: Database) throws -> VMState? {
+        guard let vm = try VMRepository.fetch(id: id, in: db) else { return nil }
+        return VMState(vm: vm, deleting: try VMRepository.isDeletionRequested(id, in: db), deleted: try VMRepository.isDeleted(id, in: db),
+                       bindings: try BindingRepository.live(vmID: id, in: db).map(\.id),
+                       devices: try DeviceRepository.assigned(to: id, in: db).map(\.address))
+    }
+
+    /// VMs, a batch at a time: one read for all of them, and one write for those that only
+    /// need accepting (no device, no context, memory within the policy). Creates come in
+    /// bursts, and each would otherwise wait for its own turn at the single writer, between
+    /// the API's own writes, while its key waited in memory. The others go one by one.
+    func reconcileVMs(_ ids: [String]) async throws {
+        let states = try await store.read { db in try ids.compactMap { try Self.readVMState($0, in: db) } }
+        var accepting: [VMRecord] = []
+        for state in states where !state.deleted {
+            if !state.deleting, state.devices.isEmpty, kernel.context(state.vm.id) == nil, (try? guestMemoryRegions(of: state.vm)) != nil {
+                accepting.append(state.vm)
+            } else {
+                try await reconcileVM(state)
+            }
+        }
+        try await markReadyWithoutContext(accepting)
+    }
+
     /// A VM: open its context (container + guest memory) once a device is assigned to it or,
     /// when deletion was asked for, tear down in reverse order — bindings, then devices, then
     /// the context — and leave a tombstone. A VM with no device holds nothing in the kernel (no
     /// descriptor, no memory here): a host can accept far more VMs than it has descriptors.
     func reconcileVM(_ id: String) async throws {
-        let state = try await store.read { db -> (VMRecord, Bool, Bool, [String], [String])? in
-            guard let vm = try VMRepository.fetch(id: id, in: db) else { return nil }
-            return (vm, try VMRepository.isDeletionRequested(id, in: db), try VMRepository.isDeleted(id, in: db),
-                    try BindingRepository.live(vmID: id, in: db).map(\.id), try DeviceRepository.assigned(to: id, in: db).map(\.address))
-        }
-        guard let (vm, deleting, deleted, bindings, devices) = state, !deleted else { return }
+        guard let state = try await store.read({ db in try Self.readVMState(id, in: db) }) else { return }
+        try await reconcileVM(state)
+    }
+
+    private func reconcileVM(_ state: VMState) async throws {
+        let (vm, deleting, deleted, bindings, devices) = (state.vm, state.deleting, state.deleted, state.bindings, state.devices)
+        let id = vm.id
+        guard !deleted else { return }
         if deleting {
             try await tearDown(vm, bindings: bindings, devices: devices)
             return
@@ -31,7 +67,7 @@ extension Reconciler {
                 return
             }
             guard !devices.isEmpty else {
-                try await markReadyWithoutContext(vm)
+                try await markReadyWithoutContext([vm])
                 return
             }
             let intent = try await store.write { db in
@@ -69,20 +105,26 @@ extension Reconciler {
         for address in devices { queue.add(.device(address)) }
     }
 
-    /// Ready with no context yet: its guest memory passed the policy, and the context opens
-    /// with the first device. Written only when the status says otherwise.
-    private func markReadyWithoutContext(_ vm: VMRecord) async throws {
+    /// Ready with no context yet: their guest memory passed the policy, and the context opens
+    /// with the first device. One transaction for all; written only where the status says otherwise.
+    private func markReadyWithoutContext(_ vms: [VMRecord]) async throws {
         let reason = ConditionReason.awaitingFirstDevice
-        guard vm.phase != .ready || vm.observedGeneration != vm.meta.generation
-                || vm.conditions.first(where: { $0.type == .ready })?.reason != reason else { return }
-        try await store.write { db in
-            try VMRepository.updateStatus(vm.id, phase: .ready, conditions: [
-                Condition(type: .ready, status: true, reason: reason,
-                          message: "guest memory accepted; the IOMMU context opens when the first device is assigned"),
-            ], observedGeneration: vm.meta.generation, in: db)
+        let changing = vms.filter { vm in
+            vm.phase != .ready || vm.observedGeneration != vm.meta.generation
+                || vm.conditions.first(where: { $0.type == .ready })?.reason != reason
         }
-        succeeded(.vm(vm.id))
-        statistics.record("vm", succeeded: true)
+        if !changing.isEmpty {
+            try await store.write { db in
+                for vm in changing {
+                    try VMRepository.updateStatus(vm.id, phase: .ready, conditions: [
+                        Condition(type: .ready, status: true, reason: reason,
+                                  message: "guest memory accepted; the IOMMU context opens when the first device is assigned"),
+                    ], observedGeneration: vm.meta.generation, in: db)
+                }
+            }
+        }
+        for vm in vms { succeeded(.vm(vm.id)) }
+        for _ in changing { statistics.record("vm", succeeded: true) }
     }
 
     /// The VM's guest memory as the executor maps it, each backing file located beneath its

@@ -117,7 +117,7 @@ public final class Reconciler: @unchecked Sendable {
         while let batch = await queue.take(limit: options.bindingBatchSize) {
             do {
                 switch batch[0] {
-                case let .vm(id): try await reconcileVM(id)
+                case .vm: try await reconcileVMs(batch.compactMap { if case let .vm(id) = $0 { return id } else { return nil } })
                 case let .device(address): try await reconcileDevice(address)
                 case .binding:
                     try await reconcileBindings(batch.compactMap { if case let .binding(id) = $0 { return id } else { return nil } })

@@ -4,7 +4,8 @@ import BinderyKernel
 public struct ReconcilerOptions: Sendable {
     /// Concurrent workers.
     public var workers = 4
-    /// Bindings reconciled per batch (one transaction for their intents, one for their results).
+    /// Bindings reconciled per batch (one transaction for their intents, one for their results),
+    /// and VMs read per batch (one transaction accepts those with no device).
     public var bindingBatchSize = 512
     /// Full resync (inventory, every resource) interval; catches drift and missed wake-ups.
     public var resyncInterval: Duration = .seconds(30)

@@ -43,10 +43,10 @@ final class WorkQueue: Sendable {
             lanes[Self.lane(key)].append(key)
         }
 
-        /// Takes the next batch: up to `limit` bindings, or one VM or device.
+        /// Takes the next batch: up to `limit` VMs or bindings, or one device.
         mutating func nextBatch(limit: Int) -> [ResourceKey]? {
             guard let index = lanes.firstIndex(where: { !$0.isEmpty }) else { return nil }
-            let count = index == 2 ? min(max(1, limit), lanes[index].count) : 1
+            let count = index == 1 ? 1 : min(max(1, limit), lanes[index].count)
             let batch = Array(lanes[index].prefix(count))
             lanes[index].removeFirst(count)
             for key in batch {
@@ -105,7 +105,7 @@ final class WorkQueue: Sendable {
         }
     }
 
-    /// Up to `limit` keys of one kind (bindings batch; VMs and devices come one at a time),
+    /// Up to `limit` keys of one kind (VMs and bindings batch; devices come one at a time),
     /// or nil once closed.
     func take(limit: Int) async -> [ResourceKey]? {
         await withCheckedContinuation { (continuation: CheckedContinuation<[ResourceKey]?, Never>) in

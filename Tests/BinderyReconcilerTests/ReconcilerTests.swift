@@ -126,6 +126,37 @@ final class ReconcilerTests: ReconcilerTestCase {
         await second.stop()
     }
 
+    func testABatchOfVMsAcceptsTheIdleOnesTogetherAndHandlesEachOtherOnItsOwn() async throws {
+        let kernel = SimulatedKernel()
+        let store = try Store(dataDirectory: directory)
+        let admin = self.admin
+        // All desired before the reconciler starts, so its first resync queues them together.
+        let (idle, refused, deleting) = try await store.write { db in
+            let idle = try (0..<300).map { index in
+                try VMRepository.create(VMSpec(name: "idle\(index)", memory: [MemoryRegion(guestAddress: 0, size: 1 << 30)]), actor: admin, in: db).id
+            }
+            let refused = try VMRepository.create(VMSpec(name: "refused", memory: [
+                MemoryRegion(guestAddress: 0, size: 1 << 21, backingPath: "/nowhere/guest-memory"),
+            ]), actor: admin, in: db).id
+            let deleting = try VMRepository.create(VMSpec(name: "deleting", memory: []), actor: admin, in: db).id
+            try VMRepository.requestDeletion(deleting, actor: admin, in: db)
+            return (idle, refused, deleting)
+        }
+        let reconciler = try await makeReconciler(kernel, store: store)
+        await reconciler.waitUntilIdle()
+        let vms = try await store.read { db in
+            try Dictionary(uniqueKeysWithValues: (idle + [refused, deleting]).map { ($0, try VMRepository.fetch(id: $0, in: db)!) })
+        }
+        for id in idle {
+            XCTAssertEqual(vms[id]?.phase, .ready, id)
+            XCTAssertEqual(vms[id]?.conditions.map(\.reason), [.awaitingFirstDevice], id)
+        }
+        XCTAssertEqual(vms[refused]?.phase, .failed)
+        XCTAssertEqual(vms[refused]?.conditions.map(\.reason), [.memoryPolicy])
+        XCTAssertEqual(vms[deleting]?.phase, .deleted)
+        await reconciler.stop()
+    }
+
     func testEBUSYAndEINTRAreRetriedUntilBound() async throws {
         let kernel = SimulatedKernel(faults: try FaultPlan(parsing: "VFIO_IOMMU_NESTING_OP=script:EBUSY,EINTR,EBUSY;VFIO_IOMMU_PASID_REQUEST=script:ok,EINTR"))
         let reconciler = try await makeReconciler(kernel)

@@ -37,23 +37,22 @@ enum ReadViews {
         return (Representation.vm(record, holder: holder), etag(record.meta.resourceVersion))
     }
 
-    /// The stored VM clients may see (deletion not asked for) and the VMM holding it.
+    /// The stored VM clients may see (deletion not asked for) and the VMM holding it: one statement.
     static func vmRecord(_ id: String, in db: StoreTransaction) throws -> (VMRecord, AttachmentRepository.Holder?)? {
-        guard try !VMRepository.isDeletionRequested(id, in: db), let record = try VMRepository.fetch(id: id, in: db) else { return nil }
-        return (record, try AttachmentRepository.holder(of: id, in: db))
+        try VMViews.visible(id, in: db)
     }
 
     /// A page of VMs after the cursor `after`.
     static func vmPage(after: String?, limit: Int, in db: StoreTransaction) throws -> Components.Schemas.VMList {
-        let (page, holders, next) = try vmRecords(after: after, limit: limit, in: db)
-        return .init(items: page.map { Representation.vm($0, holder: holders[$0.id]) }, nextCursor: next)
+        let (page, next) = try vmRecords(after: after, limit: limit, in: db)
+        return .init(items: page.map { Representation.vm($0.record, holder: $0.holder) }, nextCursor: next)
     }
 
-    /// The records of a page of VMs, every VM's holder, and the cursor to the next page if there is one.
-    static func vmRecords(after: String?, limit: Int, in db: StoreTransaction) throws
-        -> (page: ArraySlice<VMRecord>, holders: [String: AttachmentRepository.Holder], next: String?) {
-        let records = try VMRepository.list(after: after, limit: limit + 1, in: db)
-        let page = records.prefix(limit)
-        return (page, try AttachmentRepository.holders(in: db), records.count > limit ? page.last?.id : nil)
+    /// The records of a page of VMs with the VMM holding each, and the cursor to the next page
+    /// if there is one: one statement.
+    static func vmRecords(after: String?, limit: Int, in db: StoreTransaction) throws -> (page: ArraySlice<VMViews.Item>, next: String?) {
+        let items = try VMViews.page(after: after, limit: limit + 1, in: db)
+        let page = items.prefix(limit)
+        return (page, items.count > limit ? page.last?.record.id : nil)
     }
 }

@@ -66,7 +66,7 @@ struct LoopReads: Sendable {
         case "getVM":
             return ({ reads, request in
                 guard let id = request.plainPath("id") else { return nil }
-                guard let (record, holder) = try reads.store.readHere(slot: request.loop, { db in try ReadViews.vmRecord(id, in: db) }) else {
+                guard let (record, holder) = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.vmRecord(id, in: db) }) else {
                     throw APIError.missing("vm", id)
                 }
                 return json(bytes: try VMJSON.bytes(record, holder: holder), etag: etag(record.meta.resourceVersion))
@@ -77,19 +77,17 @@ struct LoopReads: Sendable {
                 guard request.hasPlainIntegers(), request.integer("limit") ?? 100 <= loopPageLimit else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
                 let after = request.string("after")
-                let (page, holders, next) = try reads.store.readHere(slot: request.loop) { db in
+                let (page, next) = try reads.store.readHere(slot: request.loop, oneStatement: true) { db in
                     try ReadViews.vmRecords(after: after, limit: limit, in: db)
                 }
-                return json(bytes: try list(page, next: next) { record, body in try VMJSON.append(record, holder: holders[record.id], to: &body) })
+                return json(bytes: try list(page, next: next) { item, body in try VMJSON.append(item.record, holder: item.holder, to: &body) })
             }, ["limit", "after"])
         case "listBindings":
             return ({ reads, request in
-                // Filtered by VM or device, the store walks every binding: that takes the pool.
-                guard request.hasPlainIntegers(), request.integer("limit") ?? 100 <= loopPageLimit,
-                      request.query["vm"] == nil, request.query["device"] == nil else { return nil }
+                guard request.hasPlainIntegers(), request.integer("limit") ?? 100 <= loopPageLimit else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
-                let vm: String? = nil, device: String? = nil, after = request.string("after")
-                let (page, next) = try reads.store.readHere(slot: request.loop) { db in
+                let vm = request.string("vm"), device = request.string("device"), after = request.string("after")
+                let (page, next) = try reads.store.readHere(slot: request.loop, oneStatement: true) { db in
                     try ReadViews.bindingRecords(vm: vm, device: device, after: after, limit: limit, in: db)
                 }
                 return json(bytes: try list(page, next: next) { record, body in try BindingJSON.append(record, to: &body) })

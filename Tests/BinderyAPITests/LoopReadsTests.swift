@@ -143,6 +143,38 @@ final class LoopReadsTests: XCTestCase {
                       "audit pages were answered by the pool read")
     }
 
+    func testHandWrittenScalarsAndConditionsEqualTheGeneratedEncoding() throws {
+        let conditions = [
+            Condition(type: .ready, status: true, reason: .contextOpen, message: "plain"),
+            Condition(type: .bound, status: false, reason: .kernelError, message: "quote \" backslash \\ tab \t bell \u{7} \u{8}\u{c} é ✓"),
+            { var odd = Condition(type: .attached, status: true, reason: .attached, message: "", at: "not a time"); odd.status = "Maybe"; return odd }(),
+            { var unknown = Condition(type: .present, status: true, reason: .present, message: "/path/ok", at: "2026-12-04T18:00:00.5Z")
+              unknown.status = "Unknown"; return unknown }(),
+        ]
+        for count in 0...conditions.count {
+            let some = Array(conditions.prefix(count))
+            var written: [UInt8] = []
+            BindingJSON.appendConditions(some, to: &written)
+            let generated = try CompactJSONEncoder.encode(Representation.status(phase: .pending, observedGeneration: 0, conditions: some).conditions)
+            XCTAssertEqual(String(decoding: written, as: UTF8.self), String(decoding: generated, as: UTF8.self))
+        }
+        for value: Int64 in [0, 1, 9, 10, 99, 100, 12345, -1, -10, -987654321, .max, .min] {
+            var out: [UInt8] = []
+            JSONBytes.number(value, &out)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), String(value))
+        }
+        for value: UInt64 in [0, 1, 0xf, 0x10, 0xdead_beef, 1 << 32, .max] {
+            var out: [UInt8] = []
+            JSONBytes.hex(value, &out)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), "\"" + Representation.hex(value) + "\"")
+        }
+        for text in ["", "vm-0c9e", "with \"quote\"", "ctl \u{1}\u{1f}", "\u{7f} del stays", "ünïcödé"] {
+            var out: [UInt8] = []
+            JSONBytes.string(text, &out)
+            XCTAssertEqual(out, Array(try CompactJSONEncoder.encode(text)), text)
+        }
+    }
+
     func testEncoderWritesWhatJSONEncoderWrites() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -38,7 +38,7 @@ enum BindingJSON {
         out.append(contentsOf: #","pageTable":{"address":"#.utf8); JSONBytes.string(pageTable.address, &out)
         out.append(contentsOf: #","addressWidth":"#.utf8); JSONBytes.number(pageTable.addressWidth.rawValue, &out)
         out.append(contentsOf: #"},"resourceVersion":"#.utf8); JSONBytes.number(record.meta.resourceVersion, &out)
-        out.append(contentsOf: #","status":{"conditions":"#.utf8); out.append(contentsOf: try conditions(record.conditions))
+        out.append(contentsOf: #","status":{"conditions":"#.utf8); appendConditions(record.conditions, to: &out)
         if let host = record.hostPASID { out.append(contentsOf: #","hostPasid":"#.utf8); JSONBytes.number(host, &out) }
         out.append(contentsOf: #","observedGeneration":"#.utf8); JSONBytes.number(record.observedGeneration, &out)
         out.append(contentsOf: #","phase":"#.utf8); JSONBytes.string(record.phase.rawValue, &out)
@@ -52,23 +52,24 @@ enum BindingJSON {
         return true
     }
 
-    /// A conditions array as the generated `Status` writes it, remembered by content.
-    static func conditions(_ conditions: [Condition]) throws -> [UInt8] {
-        if conditions.isEmpty { return Array("[]".utf8) }
-        // Each field length-prefixed: no two lists share a key, whatever their messages hold.
-        var key = ""
-        for condition in conditions {
-            for field in [condition.type.rawValue, condition.status, condition.reason.rawValue, condition.message, condition.lastTransitionTime] {
-                key += "\(field.utf8.count):" + field
-            }
+    /// Appends a conditions array as the generated `Status` writes it: keys sorted, a status
+    /// other than True/False as Unknown, an unreadable time as the epoch.
+    static func appendConditions(_ conditions: [Condition], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (index, condition) in conditions.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            let time = Timestamp.parse(condition.lastTransitionTime) ?? Date(timeIntervalSince1970: 0)
+            out.append(contentsOf: #"{"lastTransitionTime":"#.utf8); JSONBytes.string(Timestamp.format(time), &out)
+            out.append(contentsOf: #","message":"#.utf8); JSONBytes.string(condition.message, &out)
+            out.append(contentsOf: #","reason":"#.utf8); JSONBytes.string(condition.reason.rawValue, &out)
+            let status = condition.status == "True" || condition.status == "False" ? condition.status : "Unknown"
+            out.append(contentsOf: #","status":"#.utf8); JSONBytes.string(status, &out)
+            out.append(contentsOf: #","type":"#.utf8); JSONBytes.string(condition.type.rawValue, &out)
+            out.append(UInt8(ascii: "}"))
         }
-        return try encodedConditions.value(for: key) { _ in
-            try CompactJSONEncoder.encode(Representation.status(phase: .pending, observedGeneration: 0, conditions: conditions).conditions)
-        }
+        out.append(UInt8(ascii: "]"))
     }
 
-    /// Conditions arrays' JSON, by their content.
-    private static let encodedConditions = TextMemo<[UInt8]>(capacity: 4096)
     /// VT-d fields' JSON, by the stored format-fields text.
     private static let vtd = TextMemo<[UInt8]>(capacity: 1024)
 }

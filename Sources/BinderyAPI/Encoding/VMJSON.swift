@@ -3,8 +3,7 @@ import Foundation
 
 /// A VM's JSON written straight from its record and holder, byte for byte what
 /// `CompactJSONEncoder` writes for `Representation.vm(record, holder:)` (`LoopReadsTests` holds
-/// them equal), without building the generated type. Conditions are encoded once per distinct
-/// content (`BindingJSON.conditions`). A record with an unreadable timestamp is left to the
+/// them equal), without building the generated type. Conditions are written by `BindingJSON.appendConditions`. A record with an unreadable timestamp is left to the
 /// generated types.
 enum VMJSON {
     /// The VM's JSON.
@@ -42,20 +41,20 @@ enum VMJSON {
         }
         out.append(contentsOf: #"},"memory":["#.utf8)
         for (index, region) in spec.memory.enumerated() {
-            out.append(contentsOf: (index > 0 ? "," : "").utf8)
+            if index > 0 { out.append(UInt8(ascii: ",")) }
             out.append(UInt8(ascii: "{"))
             if let path = region.backingPath {
                 out.append(contentsOf: #""backing":{"offset":"#.utf8); JSONBytes.number(Int64(region.backingOffset), &out)
                 out.append(contentsOf: #","path":"#.utf8); JSONBytes.string(path, &out)
                 out.append(contentsOf: "},".utf8)
             }
-            out.append(contentsOf: #""guestAddress":"#.utf8); JSONBytes.string(Representation.hex(region.guestAddress), &out)
+            out.append(contentsOf: #""guestAddress":"#.utf8); JSONBytes.hex(region.guestAddress, &out)
             out.append(contentsOf: #","size":"#.utf8); JSONBytes.number(Int64(region.size), &out)
             out.append(UInt8(ascii: "}"))
         }
         out.append(contentsOf: #"],"name":"#.utf8); JSONBytes.string(spec.name, &out)
         out.append(contentsOf: #","resourceVersion":"#.utf8); JSONBytes.number(record.meta.resourceVersion, &out)
-        out.append(contentsOf: #","status":{"conditions":"#.utf8); out.append(contentsOf: try BindingJSON.conditions(record.conditions))
+        out.append(contentsOf: #","status":{"conditions":"#.utf8); BindingJSON.appendConditions(record.conditions, to: &out)
         out.append(contentsOf: #","observedGeneration":"#.utf8); JSONBytes.number(record.observedGeneration, &out)
         out.append(contentsOf: #","phase":"#.utf8); JSONBytes.string(record.phase.rawValue, &out)
         out.append(contentsOf: #"},"updatedAt":"#.utf8); JSONBytes.string(Timestamp.format(updated), &out)

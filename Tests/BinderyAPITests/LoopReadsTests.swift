@@ -158,6 +158,28 @@ final class LoopReadsTests: XCTestCase {
             let generated = try CompactJSONEncoder.encode(Representation.status(phase: .pending, observedGeneration: 0, conditions: some).conditions)
             XCTAssertEqual(String(decoding: written, as: UTF8.self), String(decoding: generated, as: UTF8.self))
         }
+        // Stored times are copied when canonical; that must be what parsing and formatting writes.
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<50_000 {
+            // Any time from 1900 to 2200 (the canonical years), and any before or after.
+            let inRange = Int64.random(in: -2_208_988_800_000...7_258_118_399_999, using: &generator)
+            let text = Timestamp.format(Date(timeIntervalSince1970: Double(inRange) / 1000 + Double.random(in: 0..<0.001, using: &generator)))
+            XCTAssertTrue(Timestamp.isCanonical(text), text)
+            XCTAssertEqual(Timestamp.format(Timestamp.parse(text)!), text)
+            let outside = Int64.random(in: -62_167_219_200_000...253_402_300_799_999, using: &generator)
+            let far = Timestamp.format(Date(timeIntervalSince1970: Double(outside) / 1000))
+            var written: [UInt8] = []
+            XCTAssertTrue(JSONBytes.timestamp(far, &written))
+            XCTAssertEqual(written, Array(("\"" + Timestamp.format(Timestamp.parse(far)!) + "\"").utf8), far)
+        }
+        for text in ["2026-12-04T18:00:00Z", "2026-12-04T18:00:00.12Z", "2026-12-04t18:00:00.123Z", "2026-02-30T00:00:00.000Z",
+                     "2026-12-04T18:00:60.000Z", "2026-12-04T24:00:00.000Z", "2026-12-04T18:00:00.123+00:00", "2026-13-04T18:00:00.000Z"] {
+            XCTAssertFalse(Timestamp.isCanonical(text), text)
+            var copied: [UInt8] = []
+            let written = JSONBytes.timestamp(text, &copied)
+            XCTAssertEqual(written, Timestamp.parse(text) != nil, text)
+            if let date = Timestamp.parse(text) { XCTAssertEqual(copied, Array(("\"" + Timestamp.format(date) + "\"").utf8), text) }
+        }
         for value: Int64 in [0, 1, 9, 10, 99, 100, 12345, -1, -10, -987654321, .max, .min] {
             var out: [UInt8] = []
             JSONBytes.number(value, &out)

@@ -24,9 +24,9 @@ enum BindingJSON {
     /// Appends the record's JSON written field by field; false (nothing appended) when the generated types must write it.
     private static func appendDirectly(_ record: BindingRecord, to out: inout [UInt8]) throws -> Bool {
         guard record.lastErrorErrno == nil, record.nextRetryAt == nil,
-              let created = Timestamp.parse(record.meta.createdAt), let updated = Timestamp.parse(record.meta.updatedAt) else { return false }
+              JSONBytes.isTimestamp(record.meta.createdAt), JSONBytes.isTimestamp(record.meta.updatedAt) else { return false }
         let spec = record.spec
-        out.append(contentsOf: #"{"createdAt":"#.utf8); JSONBytes.string(Timestamp.format(created), &out)
+        out.append(contentsOf: #"{"createdAt":"#.utf8); JSONBytes.timestamp(record.meta.createdAt, &out)
         out.append(contentsOf: #","deleted":"#.utf8); out.append(contentsOf: (record.deletedAt != nil ? "true" : "false").utf8)
         out.append(contentsOf: #","device":"#.utf8); JSONBytes.string(spec.deviceAddress, &out)
         out.append(contentsOf: #","format":"#.utf8); JSONBytes.string(spec.format, &out)
@@ -43,7 +43,7 @@ enum BindingJSON {
         out.append(contentsOf: #","observedGeneration":"#.utf8); JSONBytes.number(record.observedGeneration, &out)
         out.append(contentsOf: #","phase":"#.utf8); JSONBytes.string(record.phase.rawValue, &out)
         out.append(contentsOf: #"},"type":"#.utf8); JSONBytes.string(spec.type, &out)
-        out.append(contentsOf: #","updatedAt":"#.utf8); JSONBytes.string(Timestamp.format(updated), &out)
+        out.append(contentsOf: #","updatedAt":"#.utf8); JSONBytes.timestamp(record.meta.updatedAt, &out)
         out.append(contentsOf: #","version":"#.utf8); JSONBytes.number(spec.version, &out)
         out.append(contentsOf: #","vm":"#.utf8); JSONBytes.string(spec.vmID, &out)
         out.append(contentsOf: #","vtd":"#.utf8)
@@ -58,8 +58,8 @@ enum BindingJSON {
         out.append(UInt8(ascii: "["))
         for (index, condition) in conditions.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            let time = Timestamp.parse(condition.lastTransitionTime) ?? Date(timeIntervalSince1970: 0)
-            out.append(contentsOf: #"{"lastTransitionTime":"#.utf8); JSONBytes.string(Timestamp.format(time), &out)
+            out.append(contentsOf: #"{"lastTransitionTime":"#.utf8)
+            if !JSONBytes.timestamp(condition.lastTransitionTime, &out) { JSONBytes.string(Timestamp.format(Date(timeIntervalSince1970: 0)), &out) }
             out.append(contentsOf: #","message":"#.utf8); JSONBytes.string(condition.message, &out)
             out.append(contentsOf: #","reason":"#.utf8); JSONBytes.string(condition.reason.rawValue, &out)
             let status = condition.status == "True" || condition.status == "False" ? condition.status : "Unknown"

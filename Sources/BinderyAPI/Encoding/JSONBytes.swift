@@ -23,6 +23,23 @@ enum JSONBytes {
         }
     }
 
+    /// The stored time `text` as the generated types write it (`Timestamp.format` of its
+    /// instant): copied when it is already in that form, as stored times are. False, writing
+    /// nothing, when it is not a time.
+    @discardableResult
+    static func timestamp(_ text: String, _ out: inout [UInt8]) -> Bool {
+        if Timestamp.isCanonical(text) {
+            string(text, &out)
+            return true
+        }
+        guard let date = Timestamp.parse(text) else { return false }
+        string(Timestamp.format(date), &out)
+        return true
+    }
+
+    /// Whether `timestamp(text, _:)` can write `text`.
+    static func isTimestamp(_ text: String) -> Bool { Timestamp.isCanonical(text) || Timestamp.parse(text) != nil }
+
     /// `value` in decimal.
     static func number<N: BinaryInteger>(_ value: N, _ out: inout [UInt8]) {
         guard let value = Int64(exactly: value) else { return out.append(contentsOf: String(value).utf8) }

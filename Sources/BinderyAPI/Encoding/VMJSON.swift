@@ -22,14 +22,10 @@ enum VMJSON {
     }
 
     private static func appendDirectly(_ record: VMRecord, holder: AttachmentRepository.Holder?, to out: inout [UInt8]) throws -> Bool {
-        guard let created = Timestamp.parse(record.meta.createdAt), let updated = Timestamp.parse(record.meta.updatedAt) else { return false }
-        var since: Date?
-        if let holder {
-            guard let parsed = Timestamp.parse(holder.since) else { return false }
-            since = parsed
-        }
+        guard JSONBytes.isTimestamp(record.meta.createdAt), JSONBytes.isTimestamp(record.meta.updatedAt),
+              holder.map({ JSONBytes.isTimestamp($0.since) }) ?? true else { return false }
         let spec = record.spec
-        out.append(contentsOf: #"{"createdAt":"#.utf8); JSONBytes.string(Timestamp.format(created), &out)
+        out.append(contentsOf: #"{"createdAt":"#.utf8); JSONBytes.timestamp(record.meta.createdAt, &out)
         out.append(contentsOf: #","generation":"#.utf8); JSONBytes.number(record.meta.generation, &out)
         out.append(contentsOf: #","id":"#.utf8); JSONBytes.string(record.id, &out)
         out.append(contentsOf: #","labels":{"#.utf8)
@@ -57,11 +53,11 @@ enum VMJSON {
         out.append(contentsOf: #","status":{"conditions":"#.utf8); BindingJSON.appendConditions(record.conditions, to: &out)
         out.append(contentsOf: #","observedGeneration":"#.utf8); JSONBytes.number(record.observedGeneration, &out)
         out.append(contentsOf: #","phase":"#.utf8); JSONBytes.string(record.phase.rawValue, &out)
-        out.append(contentsOf: #"},"updatedAt":"#.utf8); JSONBytes.string(Timestamp.format(updated), &out)
-        if let holder, let since {
+        out.append(contentsOf: #"},"updatedAt":"#.utf8); JSONBytes.timestamp(record.meta.updatedAt, &out)
+        if let holder {
             out.append(contentsOf: #","vmm":{"issuer":"#.utf8); JSONBytes.string(holder.issuer, &out)
             out.append(contentsOf: #","pid":"#.utf8); JSONBytes.number(Int64(holder.pid), &out)
-            out.append(contentsOf: #","since":"#.utf8); JSONBytes.string(Timestamp.format(since), &out)
+            out.append(contentsOf: #","since":"#.utf8); JSONBytes.timestamp(holder.since, &out)
             out.append(contentsOf: #","uid":"#.utf8); JSONBytes.number(Int64(holder.uid), &out)
             out.append(UInt8(ascii: "}"))
         }

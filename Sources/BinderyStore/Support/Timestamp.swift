@@ -8,8 +8,11 @@ public enum Timestamp {
     public static func format(_ date: Date) -> String {
         // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z, in milliseconds since 1970.
         let earliest: Int64 = -62_167_219_200_000, latest: Int64 = 253_402_300_799_999
-        let interval = date.timeIntervalSince1970 * 1000
-        let milliseconds = interval.isNaN ? 0 : Int64(max(Double(earliest), min(Double(latest), interval.rounded(.down))))
+        // Truncated to the millisecond after rounding to the microsecond: a time parsed from text
+        // written here (seconds plus a decimal fraction) can land a hair below its millisecond,
+        // and must format back to the same text.
+        let interval = ((date.timeIntervalSince1970 * 1_000_000).rounded() / 1000).rounded(.down)
+        let milliseconds = interval.isNaN ? 0 : Int64(max(Double(earliest), min(Double(latest), interval)))
         let (quotient, remainder) = milliseconds.quotientAndRemainder(dividingBy: 1000)
         let (wholeSeconds, fractionMilliseconds) = remainder < 0 ? (quotient - 1, remainder + 1000) : (quotient, remainder)
         var seconds = time_t(wholeSeconds)
@@ -32,6 +35,30 @@ public enum Timestamp {
         put(Int(parts.tm_sec), 17, 2); out[19] = UInt8(ascii: ".")
         put(Int(fractionMilliseconds), 20, 3); out[23] = UInt8(ascii: "Z")
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Whether `text` is exactly what `format` writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`, a real date,
+    /// no leap second) in the years 1900–2200, where a Double holds microseconds exactly, so
+    /// that `format(parse(text)!) == text`: stored times are, and response writers copy such
+    /// text instead of parsing and formatting it again.
+    public static func isCanonical(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes -> Bool in
+            guard bytes.count == 24, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
+                  bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"), bytes[19] == UInt8(ascii: "."),
+                  bytes[23] == UInt8(ascii: "Z") else { return false }
+            func number(_ range: Range<Int>) -> Int? {
+                var value = 0
+                for index in range {
+                    guard (0x30...0x39).contains(bytes[index]) else { return nil }
+                    value = value * 10 + Int(bytes[index] - 0x30)
+                }
+                return value
+            }
+            guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+                  let minute = number(14..<16), let second = number(17..<19), number(20..<23) != nil else { return false }
+            return (1900...2200).contains(year) && (1...12).contains(month) && (1...daysIn(month: month, year: year)).contains(day) && hour <= 23 && minute <= 59 && second <= 59
+        }
     }
 
     /// The current time, formatted.

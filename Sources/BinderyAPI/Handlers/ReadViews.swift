@@ -49,7 +49,7 @@ enum ReadViews {
     }
 
     /// The records of a page of VMs with the VMM holding each, and the cursor to the next page
-    /// if there is one: one statement.
+    /// if there is one.
     static func vmRecords(after: String?, limit: Int, in db: StoreTransaction) throws -> (page: ArraySlice<VMViews.Item>, next: String?) {
         let items = try VMViews.page(after: after, limit: limit + 1, in: db)
         let page = items.prefix(limit)

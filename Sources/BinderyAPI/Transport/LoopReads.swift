@@ -77,7 +77,7 @@ struct LoopReads: Sendable {
                 guard request.hasPlainIntegers(), request.integer("limit") ?? 100 <= loopPageLimit else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
                 let after = request.string("after")
-                let (page, next) = try reads.store.readHere(slot: request.loop, oneStatement: true) { db in
+                let (page, next) = try reads.store.readHere(slot: request.loop) { db in
                     try ReadViews.vmRecords(after: after, limit: limit, in: db)
                 }
                 return json(bytes: try list(page, next: next) { item, body in try VMJSON.append(item.record, holder: item.holder, to: &body) })

@@ -12,6 +12,7 @@ extension Reconciler {
         var devices: [String]
     }
 
+    /// What the reconciler acts on for VM `id`, from one transaction; nil when there is no such VM.
     static func readVMState(_ id: String, in db: Database) throws -> VMState? {
         guard let vm = try VMRepository.fetch(id: id, in: db) else { return nil }
         return VMState(vm: vm, deleting: try VMRepository.isDeletionRequested(id, in: db), deleted: try VMRepository.isDeleted(id, in: db),
@@ -22,18 +23,37 @@ extension Reconciler {
     /// VMs, a batch at a time: one read for all of them, and one write for those that only
     /// need accepting (no device, no context, memory within the policy). Creates come in
     /// bursts, and each would otherwise wait for its own turn at the single writer, between
-    /// the API's own writes, while its key waited in memory. The others go one by one.
+    /// the API's own writes, while its key waited in memory. The others are read again just
+    /// before they are acted on (the batch's read may be stale by then) and go `workers` at a
+    /// time, each with its own retry: one VM's failure holds up no other.
     func reconcileVMs(_ ids: [String]) async throws {
         let states = try await store.read { db in try ids.compactMap { try Self.readVMState($0, in: db) } }
-        var accepting: [VMRecord] = []
+        var accepting: [VMRecord] = [], others: [String] = []
         for state in states where !state.deleted {
             if !state.deleting, state.devices.isEmpty, kernel.context(state.vm.id) == nil, (try? guestMemoryRegions(of: state.vm)) != nil {
                 accepting.append(state.vm)
             } else {
-                try await reconcileVM(state)
+                others.append(state.vm.id)
             }
         }
         try await markReadyWithoutContext(accepting)
+        var start = others.startIndex
+        while start < others.endIndex {
+            let chunk = others[start..<min(start + max(1, options.workers), others.endIndex)]
+            start = chunk.endIndex
+            await withTaskGroup(of: Void.self) { group in
+                for id in chunk {
+                    group.addTask {
+                        do {
+                            try await self.reconcileVM(id)
+                        } catch {
+                            self.logger("reconcile vm \(id) failed: \(error); retrying")
+                            await self.retry(.vm(id))
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// A VM: open its context (container + guest memory) once a device is assigned to it or,

@@ -30,8 +30,9 @@ public final class Reconciler: @unchecked Sendable {
                             bindingPath: options.bindingPath)
     }
 
-    /// Recovers from whatever the last process left (see `recoverAfterRestart`), syncs the
-    /// inventory, queues every resource, and starts the workers and the resync timer.
+    /// Recovers from whatever the last process left (see `recoverAfterRestart`), resyncs (the
+    /// inventory; every device, live binding and VM with work outstanding), and starts the
+    /// workers and the resync timer.
     public func start() async throws {
         try await recoverAfterRestart()
         try await resync()

@@ -7,7 +7,8 @@ public struct ReconcilerOptions: Sendable {
     /// Bindings reconciled per batch (one transaction for their intents, one for their results),
     /// and VMs read per batch (one transaction accepts those with no device).
     public var bindingBatchSize = 512
-    /// Full resync (inventory, every resource) interval; catches drift and missed wake-ups.
+    /// Resync interval (the inventory, every device and live binding, and every VM with work
+    /// outstanding); catches drift and missed wake-ups.
     public var resyncInterval: Duration = .seconds(30)
     /// First retry delay after a failure.
     public var backoffBase: Double = 0.02

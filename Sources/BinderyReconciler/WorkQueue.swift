@@ -133,6 +133,9 @@ final class WorkQueue: Sendable {
     /// True when nothing is queued, running or waiting to retry.
     var isIdle: Bool { state.withLock { $0.isIdle } }
 
+    /// The keys queued and not yet taken.
+    var queuedKeys: Set<ResourceKey> { state.withLock { $0.queued } }
+
     /// True when work is queued or running and none finished for `limit`: a worker is stuck.
     func isStalled(after limit: Duration) -> Bool {
         state.withLock { state in

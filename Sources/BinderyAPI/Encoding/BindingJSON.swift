@@ -3,8 +3,9 @@ import Foundation
 
 /// A binding's JSON written straight from its record, byte for byte what `CompactJSONEncoder`
 /// writes for `Representation.binding(record)` (`LoopReadsTests` holds them equal), without
-/// building the generated type: the parts that are parsed from stored text (conditions and
-/// VT-d fields) are encoded once per distinct text through the generated types and remembered.
+/// building the generated type. Conditions are written field by field (`appendConditions`);
+/// VT-d fields, parsed from stored text, are encoded once per distinct text through the
+/// generated types and remembered.
 /// A record in an error state (lastError, nextRetryAt) or with an unreadable timestamp is
 /// written through the generated types instead.
 enum BindingJSON {

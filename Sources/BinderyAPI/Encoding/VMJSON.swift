@@ -3,7 +3,8 @@ import Foundation
 
 /// A VM's JSON written straight from its record and holder, byte for byte what
 /// `CompactJSONEncoder` writes for `Representation.vm(record, holder:)` (`LoopReadsTests` holds
-/// them equal), without building the generated type. Conditions are written by `BindingJSON.appendConditions`. A record with an unreadable timestamp is left to the
+/// them equal), without building the generated type. Conditions are written by
+/// `BindingJSON.appendConditions`. A record with an unreadable timestamp is left to the
 /// generated types.
 enum VMJSON {
     /// The VM's JSON.

@@ -104,7 +104,9 @@ public enum BindingRepository {
 
     /// The `AND …` terms that keep only `vmID`'s and/or `deviceAddress`'s bindings, and their
     /// arguments: only the terms asked for, so SQLite can use the VM's or device's index (a
-    /// `? IS NULL OR vm_id = ?` term cannot, and walked every binding ever made).
+    /// `? IS NULL OR vm_id = ?` term cannot, and walked every binding ever made). `live` is
+    /// served by `bindings_by_vm` and `bindings_live_guest_pasid`, `page` by the
+    /// `bindings_listed*` indexes (migration 0008; `ListingIndexTests` holds the plans).
     private static func ownerFilter(vmID: String?, deviceAddress: String?) -> (sql: String, arguments: StatementArguments) {
         var sql = "", arguments: StatementArguments = []
         if let vmID { sql += " AND vm_id = ?"; arguments += [vmID] }
@@ -127,10 +129,14 @@ public enum BindingRepository {
     /// Up to `limit` bindings with ids after `after` whose deletion was not asked for,
     /// optionally of one VM or device.
     public static func page(vmID: String?, deviceAddress: String?, after: String?, limit: Int, in db: Database) throws -> [BindingRecord] {
+        let (sql, arguments) = pageQuery(vmID: vmID, deviceAddress: deviceAddress)
+        return try Array(Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments + [after ?? "", limit]).map(record))
+    }
+
+    /// `page`'s SELECT (its last two arguments, the cursor and the limit, to be appended).
+    static func pageQuery(vmID: String?, deviceAddress: String?) -> (sql: String, arguments: StatementArguments) {
         let (filter, arguments) = ownerFilter(vmID: vmID, deviceAddress: deviceAddress)
-        return try Array(Row.fetchCursor(db.cachedStatement(sql: """
-            SELECT \(columns) FROM bindings WHERE deletion_requested_at IS NULL\(filter) AND id > ? ORDER BY id LIMIT ?
-            """), arguments: arguments + [after ?? "", limit]).map(record))
+        return ("SELECT \(columns) FROM bindings WHERE deletion_requested_at IS NULL\(filter) AND id > ? ORDER BY id LIMIT ?", arguments)
     }
 
     /// Forgets every host PASID (a restarted daemon holds none: the kernel released them).

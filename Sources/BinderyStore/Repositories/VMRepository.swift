@@ -72,12 +72,16 @@ public enum VMRepository {
         try Bool.fetchOne(db.cachedStatement(sql: "SELECT deletion_requested_at IS NOT NULL FROM vms WHERE id = ?"), arguments: [id]) ?? false
     }
 
-    /// Live VMs that were Ready with a context go back to Pending (after a restart, no context
-    /// is open). Those Ready while awaiting their first device held nothing, and stay Ready.
+    /// Live VMs that were Ready go back to Pending (after a restart, no context is open), to
+    /// be reconciled again. Those Ready while awaiting their first device with anonymous memory
+    /// only held nothing and depend on no policy: they stay Ready. Those with backing files go
+    /// through the memory policy again, which may have changed with the restart.
     public static func resetReadyToPending(exceptVMs kept: Set<String> = [], in db: Database) throws {
         let list = kept.sorted()
         try db.execute(sql: "UPDATE vms SET phase = 'Pending' WHERE deleted_at IS NULL AND phase = 'Ready'"
-                       + " AND NOT EXISTS (SELECT 1 FROM json_each(vms.conditions) WHERE json_extract(value, '$.reason') = '\(ConditionReason.awaitingFirstDevice.rawValue)')"
+                       + " AND NOT (json_valid(vms.conditions) AND EXISTS (SELECT 1 FROM json_each(vms.conditions)"
+                       + " WHERE json_extract(value, '$.reason') = '\(ConditionReason.awaitingFirstDevice.rawValue)')"
+                       + " AND NOT EXISTS (SELECT 1 FROM vm_memory_regions r WHERE r.vm_id = vms.id AND r.backing_path IS NOT NULL))"
                        + (list.isEmpty ? "" : " AND id NOT IN (\(list.map { _ in "?" }.joined(separator: ",")))"),
                        arguments: StatementArguments(list))
     }

@@ -29,9 +29,7 @@ public enum VMViews {
     /// transaction for one snapshot.
     public static func page(after: String?, limit: Int, in db: Database) throws -> [Item] {
         var items: [Item] = []
-        let vms = try Row.fetchCursor(db.cachedStatement(sql: """
-            SELECT \(VMRepository.columns) FROM vms WHERE id > ? AND deletion_requested_at IS NULL ORDER BY id LIMIT ?
-            """), arguments: [after ?? "", limit])
+        let vms = try Row.fetchCursor(db.cachedStatement(sql: pageQuery), arguments: [after ?? "", limit])
         try withExtendedLifetime(vms) {
             while let row = try vms.next() { items.append((try VMRepository.record(from: row, regions: []), nil)) }
         }
@@ -60,12 +58,15 @@ public enum VMViews {
         return items
     }
 
+    /// The page's first read: the VMs (served by the partial index `vms_listed`).
+    static let pageQuery = "SELECT \(VMRepository.columns) FROM vms WHERE id > ? AND deletion_requested_at IS NULL ORDER BY id LIMIT ?"
+
     /// The index of the item whose id is `row`'s first column, searching forward from `index`
     /// (rows come in id order, as the items do); nil when no item has it (a VM being deleted).
     private static func seek(_ row: Row, from index: inout Int, in items: [Item]) -> Int? {
         let id: String = row[0]
         while index < items.count, items[index].record.id.utf8.lexicographicallyPrecedes(id.utf8) { index += 1 }
-        return index < items.count && items[index].record.id == id ? index : nil
+        return index < items.count && items[index].record.id.utf8.elementsEqual(id.utf8) ? index : nil
     }
 
     /// The rows grouped by VM: a VM's rows are adjacent, one per region (or one with NULL

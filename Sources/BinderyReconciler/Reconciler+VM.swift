@@ -30,11 +30,7 @@ extension Reconciler {
         let states = try await store.read { db in try ids.compactMap { try Self.readVMState($0, in: db) } }
         var accepting: [VMRecord] = [], others: [String] = []
         for state in states where !state.deleted {
-            if !state.deleting, state.devices.isEmpty, kernel.context(state.vm.id) == nil, (try? guestMemoryRegions(of: state.vm)) != nil {
-                accepting.append(state.vm)
-            } else {
-                others.append(state.vm.id)
-            }
+            if isOnlyToAccept(state) { accepting.append(state.vm) } else { others.append(state.vm.id) }
         }
         try await markReadyWithoutContext(accepting)
         var start = others.startIndex
@@ -65,10 +61,17 @@ extension Reconciler {
         try await reconcileVM(state)
     }
 
+    /// Whether all `state`'s VM needs is to be marked Ready without a context: not being
+    /// deleted, no device, no context, guest memory within the policy.
+    private func isOnlyToAccept(_ state: VMState) -> Bool {
+        !state.deleting && state.devices.isEmpty && kernel.context(state.vm.id) == nil && (try? guestMemoryRegions(of: state.vm)) != nil
+    }
+
     private func reconcileVM(_ state: VMState) async throws {
         let (vm, deleting, deleted, bindings, devices) = (state.vm, state.deleting, state.deleted, state.bindings, state.devices)
         let id = vm.id
         guard !deleted else { return }
+        if isOnlyToAccept(state) { return try await markReadyWithoutContext([vm]) }
         if deleting {
             try await tearDown(vm, bindings: bindings, devices: devices)
             return
@@ -84,10 +87,6 @@ extension Reconciler {
                         Condition(type: .ready, status: false, reason: .memoryPolicy, message: "terminal: \(error.detail)"),
                     ], observedGeneration: vm.meta.generation, in: db)
                 }
-                return
-            }
-            guard !devices.isEmpty else {
-                try await markReadyWithoutContext([vm])
                 return
             }
             let intent = try await store.write { db in

@@ -19,15 +19,20 @@ enum BindingJSON {
 
     /// Appends the record's JSON to `out`.
     static func append(_ record: BindingRecord, to out: inout [UInt8]) throws {
-        if try !appendDirectly(record, to: &out) { out.append(contentsOf: try CompactJSONEncoder.encode(Representation.binding(record))) }
+        let start = out.count
+        if try !appendDirectly(record, to: &out) {
+            out.removeSubrange(start...)
+            out.append(contentsOf: try CompactJSONEncoder.encode(Representation.binding(record)))
+        }
     }
 
-    /// Appends the record's JSON written field by field; false (nothing appended) when the generated types must write it.
+    /// Appends the record's JSON written field by field; false when the generated types must
+    /// write it (the caller drops what was appended).
     private static func appendDirectly(_ record: BindingRecord, to out: inout [UInt8]) throws -> Bool {
-        guard record.lastErrorErrno == nil, record.nextRetryAt == nil,
-              JSONBytes.isTimestamp(record.meta.createdAt), JSONBytes.isTimestamp(record.meta.updatedAt) else { return false }
+        guard record.lastErrorErrno == nil, record.nextRetryAt == nil else { return false }
         let spec = record.spec
-        out.append(contentsOf: #"{"createdAt":"#.utf8); JSONBytes.timestamp(record.meta.createdAt, &out)
+        out.append(contentsOf: #"{"createdAt":"#.utf8)
+        guard JSONBytes.timestamp(record.meta.createdAt, &out) else { return false }
         out.append(contentsOf: #","deleted":"#.utf8); out.append(contentsOf: (record.deletedAt != nil ? "true" : "false").utf8)
         out.append(contentsOf: #","device":"#.utf8); JSONBytes.string(spec.deviceAddress, &out)
         out.append(contentsOf: #","format":"#.utf8); JSONBytes.string(spec.format, &out)
@@ -44,7 +49,8 @@ enum BindingJSON {
         out.append(contentsOf: #","observedGeneration":"#.utf8); JSONBytes.number(record.observedGeneration, &out)
         out.append(contentsOf: #","phase":"#.utf8); JSONBytes.string(record.phase.rawValue, &out)
         out.append(contentsOf: #"},"type":"#.utf8); JSONBytes.string(spec.type, &out)
-        out.append(contentsOf: #","updatedAt":"#.utf8); JSONBytes.timestamp(record.meta.updatedAt, &out)
+        out.append(contentsOf: #","updatedAt":"#.utf8)
+        guard JSONBytes.timestamp(record.meta.updatedAt, &out) else { return false }
         out.append(contentsOf: #","version":"#.utf8); JSONBytes.number(spec.version, &out)
         out.append(contentsOf: #","vm":"#.utf8); JSONBytes.string(spec.vmID, &out)
         out.append(contentsOf: #","vtd":"#.utf8)

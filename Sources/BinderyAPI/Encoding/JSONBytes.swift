@@ -26,7 +26,6 @@ enum JSONBytes {
     /// The stored time `text` as the generated types write it (`Timestamp.format` of its
     /// instant): copied when it is already in that form, as stored times are. False, writing
     /// nothing, when it is not a time.
-    @discardableResult
     static func timestamp(_ text: String, _ out: inout [UInt8]) -> Bool {
         if Timestamp.isCanonical(text) {
             string(text, &out)
@@ -36,9 +35,6 @@ enum JSONBytes {
         string(Timestamp.format(date), &out)
         return true
     }
-
-    /// Whether `timestamp(text, _:)` can write `text`.
-    static func isTimestamp(_ text: String) -> Bool { Timestamp.isCanonical(text) || Timestamp.parse(text) != nil }
 
     /// `value` in decimal.
     static func number<N: BinaryInteger>(_ value: N, _ out: inout [UInt8]) {

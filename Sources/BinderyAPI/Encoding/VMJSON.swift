@@ -17,16 +17,19 @@ enum VMJSON {
 
     /// Appends the VM's JSON to `out`.
     static func append(_ record: VMRecord, holder: AttachmentRepository.Holder?, to out: inout [UInt8]) throws {
-        if try !appendDirectly(record, holder: holder, to: &out) {
+        let start = out.count
+        if !appendDirectly(record, holder: holder, to: &out) {
+            out.removeSubrange(start...)
             out.append(contentsOf: try CompactJSONEncoder.encode(Representation.vm(record, holder: holder)))
         }
     }
 
-    private static func appendDirectly(_ record: VMRecord, holder: AttachmentRepository.Holder?, to out: inout [UInt8]) throws -> Bool {
-        guard JSONBytes.isTimestamp(record.meta.createdAt), JSONBytes.isTimestamp(record.meta.updatedAt),
-              holder.map({ JSONBytes.isTimestamp($0.since) }) ?? true else { return false }
+    /// Appends the VM's JSON written field by field; false when the generated types must write
+    /// it (the caller drops what was appended).
+    private static func appendDirectly(_ record: VMRecord, holder: AttachmentRepository.Holder?, to out: inout [UInt8]) -> Bool {
         let spec = record.spec
-        out.append(contentsOf: #"{"createdAt":"#.utf8); JSONBytes.timestamp(record.meta.createdAt, &out)
+        out.append(contentsOf: #"{"createdAt":"#.utf8)
+        guard JSONBytes.timestamp(record.meta.createdAt, &out) else { return false }
         out.append(contentsOf: #","generation":"#.utf8); JSONBytes.number(record.meta.generation, &out)
         out.append(contentsOf: #","id":"#.utf8); JSONBytes.string(record.id, &out)
         out.append(contentsOf: #","labels":{"#.utf8)
@@ -54,11 +57,13 @@ enum VMJSON {
         out.append(contentsOf: #","status":{"conditions":"#.utf8); BindingJSON.appendConditions(record.conditions, to: &out)
         out.append(contentsOf: #","observedGeneration":"#.utf8); JSONBytes.number(record.observedGeneration, &out)
         out.append(contentsOf: #","phase":"#.utf8); JSONBytes.string(record.phase.rawValue, &out)
-        out.append(contentsOf: #"},"updatedAt":"#.utf8); JSONBytes.timestamp(record.meta.updatedAt, &out)
+        out.append(contentsOf: #"},"updatedAt":"#.utf8)
+        guard JSONBytes.timestamp(record.meta.updatedAt, &out) else { return false }
         if let holder {
             out.append(contentsOf: #","vmm":{"issuer":"#.utf8); JSONBytes.string(holder.issuer, &out)
             out.append(contentsOf: #","pid":"#.utf8); JSONBytes.number(Int64(holder.pid), &out)
-            out.append(contentsOf: #","since":"#.utf8); JSONBytes.timestamp(holder.since, &out)
+            out.append(contentsOf: #","since":"#.utf8)
+            guard JSONBytes.timestamp(holder.since, &out) else { return false }
             out.append(contentsOf: #","uid":"#.utf8); JSONBytes.number(Int64(holder.uid), &out)
             out.append(UInt8(ascii: "}"))
         }

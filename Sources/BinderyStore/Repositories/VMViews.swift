@@ -19,7 +19,19 @@ public enum VMViews {
         let statement = try db.cachedStatement(sql: """
             SELECT \(columns) FROM vms v \(joins) WHERE v.id = ? AND v.deletion_requested_at IS NULL ORDER BY r.position
             """)
-        return try items(Row.fetchCursor(statement, arguments: [id])).first
+        let cursor = try Row.fetchCursor(statement, arguments: [id])
+        // One row per region (or one with NULL region columns), read in place while the cursor lives.
+        return try withExtendedLifetime(cursor) { () throws -> Item? in
+            guard let first = try cursor.next() else { return nil }
+            var record = try VMRepository.record(from: first, regions: [])
+            let holder = Self.holder(first, at: holderColumn)
+            var row: Row? = first
+            while let current = row {
+                if let region = try VMRepository.region(current, at: regionColumn) { record.spec.memory.append(region) }
+                row = try cursor.next()
+            }
+            return (record, holder)
+        }
     }
 
     /// Up to `limit` VMs with ids after `after`, in id order (keyset pagination), whose
@@ -52,7 +64,7 @@ public enum VMViews {
         try withExtendedLifetime(holders) {
             while let row = try holders.next() {
                 guard let at = seek(row, from: &index, in: items) else { continue }
-                items[at].holder = AttachmentRepository.Holder(pid: row[1], uid: row[2], gid: row[3], issuer: row[4], since: row[5])
+                items[at].holder = holder(row, at: 1)
             }
         }
         return items
@@ -61,32 +73,19 @@ public enum VMViews {
     /// The page's first read: the VMs (served by the partial index `vms_listed`).
     static let pageQuery = "SELECT \(VMRepository.columns) FROM vms WHERE id > ? AND deletion_requested_at IS NULL ORDER BY id LIMIT ?"
 
+    /// The holder in `row`'s columns pid, uid, gid, issuer, since from column `first`; nil when
+    /// they are NULL (no holder, outer-joined).
+    private static func holder(_ row: Row, at first: Int) -> AttachmentRepository.Holder? {
+        (row[first] as Int32?).map { pid in
+            AttachmentRepository.Holder(pid: pid, uid: row[first + 1], gid: row[first + 2], issuer: row[first + 3], since: row[first + 4])
+        }
+    }
+
     /// The index of the item whose id is `row`'s first column, searching forward from `index`
     /// (rows come in id order, as the items do); nil when no item has it (a VM being deleted).
     private static func seek(_ row: Row, from index: inout Int, in items: [Item]) -> Int? {
         let id: String = row[0]
         while index < items.count, items[index].record.id.utf8.lexicographicallyPrecedes(id.utf8) { index += 1 }
         return index < items.count && items[index].record.id.utf8.elementsEqual(id.utf8) ? index : nil
-    }
-
-    /// The rows grouped by VM: a VM's rows are adjacent, one per region (or one with NULL
-    /// region columns). Rows are read in place, while the cursor lives.
-    private static func items(_ cursor: RowCursor) throws -> [Item] {
-        var items: [Item] = []
-        try withExtendedLifetime(cursor) {
-            while let row = try cursor.next() {
-                let region = try VMRepository.region(row, at: regionColumn)
-                if let last = items.last, last.record.id == row[0] as String {
-                    if let region { items[items.count - 1].record.spec.memory.append(region) }
-                    continue
-                }
-                let holder = (row[holderColumn] as Int32?).map { pid in
-                    AttachmentRepository.Holder(pid: pid, uid: row[holderColumn + 1], gid: row[holderColumn + 2],
-                                                issuer: row[holderColumn + 3], since: row[holderColumn + 4])
-                }
-                items.append((try VMRepository.record(from: row, regions: region.map { [$0] } ?? []), holder))
-            }
-        }
-        return items
     }
 }

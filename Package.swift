@@ -190,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BinderyStoreTests",
-            dependencies: ["BinderyStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["BinderyStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
     ]

@@ -11,7 +11,7 @@ final class ListingIndexTests: XCTestCase {
         var queries: [(String, StatementArguments)] = [(VMViews.pageQuery, ["", 101])]
         for (vm, device) in [(nil, nil), ("vm-1", nil), (nil, "0000:3b:00.0"), ("vm-1", "0000:3b:00.0")] as [(String?, String?)] {
             let (sql, arguments) = BindingRepository.pageQuery(vmID: vm, deviceAddress: device)
-            queries.append((sql, arguments + ["", 101]))
+            queries.append((sql, StatementArguments(arguments) + ["", 101]))
         }
         let all = queries
         let plans = try await store.read { db in

@@ -97,9 +97,7 @@ public enum BindingRepository {
 
     /// The binding with `id`, tombstones included.
     public static func fetch(_ id: String, in db: Database) throws -> BindingRecord? {
-        // Read in place from the cursor's row (valid while the cursor lives): fetchOne would copy every column first.
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(columns) FROM bindings WHERE id = ?"), arguments: [id])
-        return try withExtendedLifetime(cursor) { try cursor.next().map(record) }
+        try db.cachedStatement(sql: "SELECT \(columns) FROM bindings WHERE id = ?").map([id], record).first
     }
 
     /// The `AND …` terms that keep only `vmID`'s and/or `deviceAddress`'s bindings, and their
@@ -107,8 +105,8 @@ public enum BindingRepository {
     /// `? IS NULL OR vm_id = ?` term cannot, and walked every binding ever made). `live` is
     /// served by `bindings_by_vm` and `bindings_live_guest_pasid`, `page` by the
     /// `bindings_listed*` indexes (migration 0008; `ListingIndexTests` holds the plans).
-    private static func ownerFilter(vmID: String?, deviceAddress: String?) -> (sql: String, arguments: StatementArguments) {
-        var sql = "", arguments: StatementArguments = []
+    private static func ownerFilter(vmID: String?, deviceAddress: String?) -> (sql: String, arguments: [String]) {
+        var sql = "", arguments: [String] = []
         if let vmID { sql += " AND vm_id = ?"; arguments += [vmID] }
         if let deviceAddress { sql += " AND device_address = ?"; arguments += [deviceAddress] }
         return (sql, arguments)
@@ -122,19 +120,18 @@ public enum BindingRepository {
     /// Live (not deleted) bindings, optionally of one VM or device.
     public static func live(vmID: String? = nil, deviceAddress: String? = nil, in db: Database) throws -> [BindingRecord] {
         let (filter, arguments) = ownerFilter(vmID: vmID, deviceAddress: deviceAddress)
-        return try Array(Row.fetchCursor(db.cachedStatement(sql: "SELECT \(columns) FROM bindings WHERE deleted_at IS NULL\(filter) ORDER BY id"),
-                                         arguments: arguments).map(record))
+        return try db.cachedStatement(sql: "SELECT \(columns) FROM bindings WHERE deleted_at IS NULL\(filter) ORDER BY id").map(arguments, record)
     }
 
     /// Up to `limit` bindings with ids after `after` whose deletion was not asked for,
     /// optionally of one VM or device.
     public static func page(vmID: String?, deviceAddress: String?, after: String?, limit: Int, in db: Database) throws -> [BindingRecord] {
         let (sql, arguments) = pageQuery(vmID: vmID, deviceAddress: deviceAddress)
-        return try Array(Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments + [after ?? "", limit]).map(record))
+        return try db.cachedStatement(sql: sql).map(arguments + [after ?? "", limit] as [any SQLParameter], record)
     }
 
     /// `page`'s SELECT (its last two arguments, the cursor and the limit, to be appended).
-    static func pageQuery(vmID: String?, deviceAddress: String?) -> (sql: String, arguments: StatementArguments) {
+    static func pageQuery(vmID: String?, deviceAddress: String?) -> (sql: String, arguments: [String]) {
         let (filter, arguments) = ownerFilter(vmID: vmID, deviceAddress: deviceAddress)
         return ("SELECT \(columns) FROM bindings WHERE deletion_requested_at IS NULL\(filter) AND id > ? ORDER BY id LIMIT ?", arguments)
     }
@@ -160,17 +157,17 @@ public enum BindingRepository {
         try db.cachedStatement(sql: "DELETE FROM host_pasids WHERE binding_id = ?").execute(arguments: [binding])
     }
 
-    static func record(_ row: Row) -> BindingRecord {
-        var spec = BindingSpec(vmID: row[1], deviceAddress: row[2], guestPASID: row[4], requestedHostPASID: row[5],
-                               pageTableAddress: UInt64(bitPattern: row[8] as Int64), addressWidth: row[9], formatFields: row[10])
-        spec.type = row[3]
-        spec.format = row[6]
-        spec.version = row[7]
+    static func record(_ row: StatementRow) -> BindingRecord {
+        var spec = BindingSpec(vmID: row.text(1), deviceAddress: row.text(2), guestPASID: row.integer(4), requestedHostPASID: row.optionalInteger(5),
+                               pageTableAddress: UInt64(bitPattern: row.int64(8)), addressWidth: row.integer(9), formatFields: row.text(10))
+        spec.type = row.text(3)
+        spec.format = row.text(6)
+        spec.version = row.integer(7)
         return BindingRecord(
-            id: row[0], spec: spec,
-            meta: ResourceMeta(generation: row[11], resourceVersion: row[12], createdAt: row[13], updatedAt: row[14]),
-            deletionRequestedAt: row[15], deletedAt: row[16], phase: Phase(rawValue: row[17]) ?? .pending, observedGeneration: row[18],
-            conditions: Condition.decode(row[19]), hostPASID: row[20], lastErrorErrno: row[21], lastErrorCall: row[22],
-            nextRetryAt: row[23])
+            id: row.text(0), spec: spec,
+            meta: ResourceMeta(generation: row.integer(11), resourceVersion: row.integer(12), createdAt: row.text(13), updatedAt: row.text(14)),
+            deletionRequestedAt: row.optionalText(15), deletedAt: row.optionalText(16), phase: Phase(rawValue: row.text(17)) ?? .pending,
+            observedGeneration: row.integer(18), conditions: Condition.decode(row.text(19)), hostPASID: row.optionalInteger(20),
+            lastErrorErrno: row.optionalText(21), lastErrorCall: row.optionalText(22), nextRetryAt: row.optionalText(23))
     }
 }

@@ -125,31 +125,30 @@ public enum VMRepository {
 
     /// The VM with `id`, if it exists.
     public static func fetch(id: String, in db: Database) throws -> VMRecord? {
-        let regions = try Array(Row.fetchCursor(db.cachedStatement(sql: "SELECT \(regionColumns) FROM vm_memory_regions WHERE vm_id = ? ORDER BY position"),
-                                                arguments: [id]).compactMap { try region($0, at: 0) })
-        // Read in place from the cursor's row (valid while the cursor lives): fetchOne would copy every column first.
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(columns) FROM vms WHERE id = ?"), arguments: [id])
-        guard let row = try cursor.next() else { return nil }
-        return try withExtendedLifetime(cursor) { try record(from: row, regions: regions) }
+        let regions = try db.cachedStatement(sql: "SELECT \(regionColumns) FROM vm_memory_regions WHERE vm_id = ? ORDER BY position")
+            .map([id]) { $0.isNull(0) ? nil : region($0, at: 0) }.compactMap { $0 }
+        var found: VMRecord?
+        try db.cachedStatement(sql: "SELECT \(columns) FROM vms WHERE id = ?").forEachRow([id]) { found = try record(from: $0, regions: regions) }
+        return found
     }
 
     /// A memory region from the `regionColumns` of `row`, starting at column `first`; nil when
     /// they are NULL (a VM without regions, outer-joined).
-    static func region(_ row: Row, at first: Int) throws -> MemoryRegion? {
-        guard let guestAddress = row[first] as Int64? else { return nil }
-        return MemoryRegion(guestAddress: UInt64(bitPattern: guestAddress), size: UInt64(bitPattern: row[first + 1] as Int64),
-                            backingPath: row[first + 2], backingOffset: UInt64(bitPattern: row[first + 3] as Int64))
+    static func region(_ row: StatementRow, at first: Int) -> MemoryRegion? {
+        guard !row.isNull(first) else { return nil }
+        return MemoryRegion(guestAddress: UInt64(bitPattern: row.int64(first)), size: UInt64(bitPattern: row.int64(first + 1)),
+                            backingPath: row.optionalText(first + 2), backingOffset: UInt64(bitPattern: row.int64(first + 3)))
     }
 
     /// A VM from the `columns` of `row` (the first ten) and its regions.
-    static func record(from row: Row, regions: [MemoryRegion]) throws -> VMRecord {
+    static func record(from row: StatementRow, regions: [MemoryRegion]) throws -> VMRecord {
         VMRecord(
-            id: row[0],
-            spec: VMSpec(name: row[1], labels: try labels(row[2]), memory: regions),
-            meta: ResourceMeta(generation: row[3], resourceVersion: row[4], createdAt: row[5], updatedAt: row[6]),
-            phase: Phase(rawValue: row[7]) ?? .pending,
-            observedGeneration: row[8],
-            conditions: Condition.decode(row[9])
+            id: row.text(0),
+            spec: VMSpec(name: row.text(1), labels: try labels(row.text(2)), memory: regions),
+            meta: ResourceMeta(generation: row.integer(3), resourceVersion: row.integer(4), createdAt: row.text(5), updatedAt: row.text(6)),
+            phase: Phase(rawValue: row.text(7)) ?? .pending,
+            observedGeneration: row.integer(8),
+            conditions: Condition.decode(row.text(9))
         )
     }
 

@@ -16,23 +16,19 @@ public enum VMViews {
     /// The VM with `id` unless it does not exist or its deletion was asked for: one statement,
     /// a consistent snapshot on its own (no transaction needed).
     public static func visible(_ id: String, in db: Database) throws -> Item? {
-        let statement = try db.cachedStatement(sql: """
-            SELECT \(columns) FROM vms v \(joins) WHERE v.id = ? AND v.deletion_requested_at IS NULL ORDER BY r.position
-            """)
-        let cursor = try Row.fetchCursor(statement, arguments: [id])
-        // One row per region (or one with NULL region columns), read in place while the cursor lives.
-        return try withExtendedLifetime(cursor) { () throws -> Item? in
-            guard let first = try cursor.next() else { return nil }
-            var record = try VMRepository.record(from: first, regions: [])
-            let holder = Self.holder(first, at: holderColumn)
-            var row: Row? = first
-            while let current = row {
-                if let region = try VMRepository.region(current, at: regionColumn) { record.spec.memory.append(region) }
-                row = try cursor.next()
-            }
-            return (record, holder)
+        var item: Item?
+        // One row per region (or one with NULL region columns).
+        try db.cachedStatement(sql: visibleQuery).forEachRow([id]) { row in
+            if item == nil { item = (try VMRepository.record(from: row, regions: []), holder(row, at: holderColumn)) }
+            if let region = VMRepository.region(row, at: regionColumn) { item?.record.spec.memory.append(region) }
         }
+        return item
     }
+
+    /// `visible`'s SELECT.
+    private static let visibleQuery = """
+        SELECT \(columns) FROM vms v \(joins) WHERE v.id = ? AND v.deletion_requested_at IS NULL ORDER BY r.position
+        """
 
     /// Up to `limit` VMs with ids after `after`, in id order (keyset pagination), whose
     /// deletion was not asked for. Three range reads whatever the page's size (VMs, then the
@@ -40,32 +36,22 @@ public enum VMViews {
     /// SQLite spent 3 B-tree searches per VM, four times the reads themselves. Run it in a
     /// transaction for one snapshot.
     public static func page(after: String?, limit: Int, in db: Database) throws -> [Item] {
-        var items: [Item] = []
-        let vms = try Row.fetchCursor(db.cachedStatement(sql: pageQuery), arguments: [after ?? "", limit])
-        try withExtendedLifetime(vms) {
-            while let row = try vms.next() { items.append((try VMRepository.record(from: row, regions: []), nil)) }
-        }
+        var items: [Item] = try db.cachedStatement(sql: pageQuery).map([after ?? "", limit]) { (try VMRepository.record(from: $0, regions: []), nil) }
         guard let last = items.last?.record.id else { return [] }
-        let range: StatementArguments = [after ?? "", last]
+        let range: [any SQLParameter] = [after ?? "", last]
         var index = 0
-        let regions = try Row.fetchCursor(db.cachedStatement(sql: """
+        try db.cachedStatement(sql: """
             SELECT vm_id, \(VMRepository.regionColumns) FROM vm_memory_regions WHERE vm_id > ? AND vm_id <= ? ORDER BY vm_id, position
-            """), arguments: range)
-        try withExtendedLifetime(regions) {
-            while let row = try regions.next() {
-                guard let region = try VMRepository.region(row, at: 1), let at = seek(row, from: &index, in: items) else { continue }
-                items[at].record.spec.memory.append(region)
-            }
+            """).forEachRow(range) { row in
+            guard let region = VMRepository.region(row, at: 1), let at = seek(row, from: &index, in: items) else { return }
+            items[at].record.spec.memory.append(region)
         }
         index = 0
-        let holders = try Row.fetchCursor(db.cachedStatement(sql: """
+        try db.cachedStatement(sql: """
             SELECT vm_id, pid, uid, gid, issuer, since FROM vmm_holders WHERE vm_id > ? AND vm_id <= ? ORDER BY vm_id
-            """), arguments: range)
-        try withExtendedLifetime(holders) {
-            while let row = try holders.next() {
-                guard let at = seek(row, from: &index, in: items) else { continue }
-                items[at].holder = holder(row, at: 1)
-            }
+            """).forEachRow(range) { row in
+            guard let at = seek(row, from: &index, in: items) else { return }
+            items[at].holder = holder(row, at: 1)
         }
         return items
     }
@@ -75,17 +61,16 @@ public enum VMViews {
 
     /// The holder in `row`'s columns pid, uid, gid, issuer, since from column `first`; nil when
     /// they are NULL (no holder, outer-joined).
-    private static func holder(_ row: Row, at first: Int) -> AttachmentRepository.Holder? {
-        (row[first] as Int32?).map { pid in
-            AttachmentRepository.Holder(pid: pid, uid: row[first + 1], gid: row[first + 2], issuer: row[first + 3], since: row[first + 4])
-        }
+    private static func holder(_ row: StatementRow, at first: Int) -> AttachmentRepository.Holder? {
+        guard !row.isNull(first) else { return nil }
+        return AttachmentRepository.Holder(pid: Int32(truncatingIfNeeded: row.int64(first)), uid: UInt32(truncatingIfNeeded: row.int64(first + 1)),
+                                           gid: UInt32(truncatingIfNeeded: row.int64(first + 2)), issuer: row.text(first + 3), since: row.text(first + 4))
     }
 
     /// The index of the item whose id is `row`'s first column, searching forward from `index`
     /// (rows come in id order, as the items do); nil when no item has it (a VM being deleted).
-    private static func seek(_ row: Row, from index: inout Int, in items: [Item]) -> Int? {
-        let id: String = row[0]
-        while index < items.count, items[index].record.id.utf8.lexicographicallyPrecedes(id.utf8) { index += 1 }
-        return index < items.count && items[index].record.id.utf8.elementsEqual(id.utf8) ? index : nil
+    private static func seek(_ row: StatementRow, from index: inout Int, in items: [Item]) -> Int? {
+        while index < items.count, row.compareText(0, to: items[index].record.id) > 0 { index += 1 }
+        return index < items.count && row.compareText(0, to: items[index].record.id) == 0 ? index : nil
     }
 }

@@ -1,0 +1,114 @@
+@testable import BinderyAPI
+import Foundation
+import XCTest
+
+/// The roles file is looked at only after its directory changed, and every change still
+/// applies to the next look: replaced by rename, written in place, or a swapped symlink.
+final class LiveGrantsTests: XCTestCase {
+    private var directory: String!
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "live-grants-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func write(_ role: String, to path: String, atomically: Bool = true) throws {
+        try Data(#"{"uri:spiffe://test/a":"\#(role)"}"#.utf8).write(to: URL(fileURLWithPath: path), options: atomically ? .atomic : [])
+    }
+
+    private func role(_ grants: LiveGrants) -> Role? { grants.current().roles["uri:spiffe://test/a"] }
+
+    func testEveryKindOfChangeAppliesToTheNextLook() throws {
+        let path = directory + "/roles.json"
+        try write("reader", to: path)
+        let grants = try LiveGrants(path: path, configured: RoleMap(), log: { _ in })
+        XCTAssertEqual(role(grants), .reader)
+        XCTAssertEqual(role(grants), .reader, "nothing changed")
+        try write("operator", to: path)
+        XCTAssertEqual(role(grants), .operator, "replaced by rename")
+        try write("admin", to: path, atomically: false)
+        XCTAssertEqual(role(grants), .admin, "written in place")
+        try Data("not json".utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(role(grants), .admin, "a file that does not parse keeps the last good grants")
+        try FileManager.default.removeItem(atPath: path)
+        XCTAssertNil(role(grants), "a removed file grants nothing")
+        try write("auditor", to: path)
+        XCTAssertEqual(role(grants), .auditor, "a file that comes back applies")
+    }
+
+    /// A Kubernetes ConfigMap volume: `roles.json` links to `..data/roles.json`, and an update
+    /// renames a new `..data` link over the old one.
+    func testASwappedSymlinkAppliesToTheNextLook() throws {
+        let fileManager = FileManager.default
+        for version in ["v1", "v2"] { try fileManager.createDirectory(atPath: "\(directory!)/\(version)", withIntermediateDirectories: true) }
+        try write("reader", to: directory + "/v1/roles.json")
+        try write("admin", to: directory + "/v2/roles.json")
+        try fileManager.createSymbolicLink(atPath: directory + "/..data", withDestinationPath: "v1")
+        try fileManager.createSymbolicLink(atPath: directory + "/roles.json", withDestinationPath: "..data/roles.json")
+        let grants = try LiveGrants(path: directory + "/roles.json", configured: RoleMap(), log: { _ in })
+        XCTAssertEqual(role(grants), .reader)
+        try fileManager.createSymbolicLink(atPath: directory + "/..data_tmp", withDestinationPath: "v2")
+        XCTAssertEqual(rename(directory + "/..data_tmp", directory + "/..data"), 0)
+        XCTAssertEqual(role(grants), .admin)
+        try write("operator", to: directory + "/v2/roles.json", atomically: false)
+        XCTAssertEqual(role(grants), .operator, "the directory the link now points into is watched too")
+        try FileManager.default.removeItem(atPath: directory + "/v1")
+        try write("auditor", to: directory + "/v2/roles.json", atomically: false)
+        XCTAssertEqual(role(grants), .auditor, "the old target's removal ends nothing")
+    }
+
+    /// Other threads looking at the same time take the watch's events; a look that starts
+    /// after a change was made still sees it.
+    func testAChangeAppliesToTheNextLookWhileOtherThreadsTakeTheEvents() throws {
+        let path = directory + "/roles.json"
+        try write("reader", to: path)
+        let grants = try LiveGrants(path: path, configured: RoleMap(), log: { _ in })
+        let stop = StopFlag()
+        let group = DispatchGroup()
+        for _ in 0..<3 {
+            DispatchQueue.global().async(group: group) {
+                while !stop.isSet { _ = grants.current() }
+            }
+        }
+        defer {
+            stop.set()
+            group.wait()
+        }
+        let roles: [Role] = [.operator, .admin, .auditor, .reader]
+        for round in 0..<300 {
+            let expected = roles[round % roles.count]
+            try write(expected.rawValue, to: path, atomically: round % 2 == 0)
+            XCTAssertEqual(role(grants), expected, "round \(round)")
+        }
+    }
+
+    func testAWatchReportsChangesOnceAndEverythingOnceItsDirectoryIsGone() throws {
+        var failures: [String] = []
+        let watch = DirectoryWatch(directory: directory) { failures.append($0) }
+        XCTAssertEqual(failures, [])
+        XCTAssertFalse(watch.changed())
+        FileManager.default.createFile(atPath: directory + "/x", contents: Data("1".utf8))
+        XCTAssertTrue(watch.changed())
+        XCTAssertFalse(watch.changed(), "reported once")
+        try FileManager.default.removeItem(atPath: directory)
+        XCTAssertTrue(watch.changed())
+        XCTAssertTrue(watch.changed(), "a directory that is gone cannot be watched: every look is a change")
+
+        let missing = DirectoryWatch(directory: directory + "/nowhere") { failures.append($0) }
+        XCTAssertTrue(missing.changed())
+        XCTAssertEqual(failures.count, 1)
+        XCTAssertTrue(failures[0].contains("inotify_add_watch"), failures[0])
+    }
+}
+
+/// A flag threads set and read.
+private final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}

@@ -262,11 +262,3 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         return .internalError("the request failed on the server")
     }
 }
-
-/// Ids for requests that came without `X-Request-Id`.
-enum ResourceIDMaker {
-    static func requestID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return "req-" + String(generator.next() as UInt64, radix: 16)
-    }
-}

@@ -1,5 +1,6 @@
 import CBinderyKernel
 import Foundation
+import Glibc
 
 /// An in-process kernel behind the same `Syscalls` boundary as Linux. It decodes the bytes
 /// the executor hands it as the kernel would, keeps groups, containers, DMA mappings, PASID
@@ -17,7 +18,12 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     var sharedFiles: [Int32: SharedFile] = [:]
     /// Calls made, by ioctl name (and `open`, `dup`), for tests that prove a call was not repeated.
     public private(set) var callCounts: [String: Int] = [:]
-    var nextFD: Int32 = 100
+    /// Simulated descriptors are numbered from here, above any real descriptor a process can
+    /// hold (Linux caps them at `fs.nr_open`, 2^20 by default), so a number names one or the other.
+    static let firstFD: Int32 = 1 << 24
+    var nextFD: Int32 = firstFD
+    /// Real descriptors `duplicate` made (memory files), which `close` closes for real.
+    var exported: Set<Int32> = []
     var nextObjectID = 1
     var devices: [String: SimDevice] = [:]
     var groups: [Int: SimGroup] = [:]
@@ -82,11 +88,16 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     public func duplicate(_ fd: Int32, describing description: String) -> Int32 {
         guard lock.withLock({ files[fd] != nil }) else { return -Errno.EBADF.code }
         let copy = bindery_memfd("bindery-simulated " + description)
-        return copy >= 0 ? copy : -errno
+        guard copy >= 0 else { return -errno }
+        lock.withLock { _ = exported.insert(copy) }
+        return copy
     }
 
     public func close(_ fd: Int32) -> Int32 {
-        lock.withLock {
+        // A duplicate made for a VMM is a real descriptor: closing it in the simulated table
+        // instead closed whichever simulated file had the same number (a VM's container).
+        if lock.withLock({ exported.remove(fd) != nil }) { return Glibc.close(fd) == 0 ? 0 : -errno }
+        return lock.withLock {
             guard let file = files.removeValue(forKey: fd) else { return -Errno.EBADF.code }
             if let share = sharedFiles.removeValue(forKey: fd) {
                 share.references -= 1

@@ -2,8 +2,8 @@
 import Foundation
 import XCTest
 
-/// The roles file is looked at only after its directory changed, and every change still
-/// applies to the next look: replaced by rename, written in place, or a swapped symlink.
+/// Every change to the roles file applies to the next look: replaced by rename, written in
+/// place, made unparseable, removed, or a swapped symlink; also while other threads look.
 final class LiveGrantsTests: XCTestCase {
     private var directory: String!
 
@@ -55,14 +55,14 @@ final class LiveGrantsTests: XCTestCase {
         XCTAssertEqual(rename(directory + "/..data_tmp", directory + "/..data"), 0)
         XCTAssertEqual(role(grants), .admin)
         try write("operator", to: directory + "/v2/roles.json", atomically: false)
-        XCTAssertEqual(role(grants), .operator, "the directory the link now points into is watched too")
+        XCTAssertEqual(role(grants), .operator, "a write through the new link's target")
         try FileManager.default.removeItem(atPath: directory + "/v1")
         try write("auditor", to: directory + "/v2/roles.json", atomically: false)
         XCTAssertEqual(role(grants), .auditor, "the old target's removal ends nothing")
     }
 
-    /// Other threads looking at the same time take the watch's events; a look that starts
-    /// after a change was made still sees it.
+    /// Other threads looking at the same time may be reloading; a look that starts after a
+    /// change was made still sees it.
     func testAChangeAppliesToTheNextLookWhileOtherThreadsTakeTheEvents() throws {
         let path = directory + "/roles.json"
         try write("reader", to: path)
@@ -84,24 +84,6 @@ final class LiveGrantsTests: XCTestCase {
             try write(expected.rawValue, to: path, atomically: round % 2 == 0)
             XCTAssertEqual(role(grants), expected, "round \(round)")
         }
-    }
-
-    func testAWatchReportsChangesOnceAndEverythingOnceItsDirectoryIsGone() throws {
-        var failures: [String] = []
-        let watch = DirectoryWatch(directory: directory) { failures.append($0) }
-        XCTAssertEqual(failures, [])
-        XCTAssertFalse(watch.changed())
-        FileManager.default.createFile(atPath: directory + "/x", contents: Data("1".utf8))
-        XCTAssertTrue(watch.changed())
-        XCTAssertFalse(watch.changed(), "reported once")
-        try FileManager.default.removeItem(atPath: directory)
-        XCTAssertTrue(watch.changed())
-        XCTAssertTrue(watch.changed(), "a directory that is gone cannot be watched: every look is a change")
-
-        let missing = DirectoryWatch(directory: directory + "/nowhere") { failures.append($0) }
-        XCTAssertTrue(missing.changed())
-        XCTAssertEqual(failures.count, 1)
-        XCTAssertTrue(failures[0].contains("inotify_add_watch"), failures[0])
     }
 }
 

@@ -1,6 +1,7 @@
 @testable import BinderyStore
 import GRDB
 import GRDBSQLite
+import Foundation
 import XCTest
 
 /// Rows read in place from SQLite's buffers: every column form, bound parameters, errors with
@@ -46,6 +47,48 @@ final class StatementRowsTests: XCTestCase {
             return try statement.map([48, "", 100]) { $0.text(0) }
         }
         XCTAssertEqual(values, ["n49", "n50"])
+    }
+
+    /// Text is bound with its length: a NUL inside is part of the value (a C string would end
+    /// there and match a shorter id), and empty text is not NULL.
+    func testTextParametersAreBoundWhole() throws {
+        let database = try DatabaseQueue()
+        try database.inDatabase { db in
+            let statement = try db.makeStatement(sql: "SELECT length(CAST(? AS BLOB)), ? IS NULL, ? = 'vm-1', hex(?)")
+            try statement.forEachRow(["vm-1\u{0}x", "", "vm-1\u{0}x", "é\u{0}"]) { row in
+                XCTAssertEqual(row.integer(0), 6)
+                XCTAssertEqual(row.integer(1), 0, "empty text is not NULL")
+                XCTAssertEqual(row.integer(2), 0, "a NUL does not end the value")
+                XCTAssertEqual(row.text(3), "C3A900")
+            }
+            XCTAssertThrowsError(try statement.forEachRow(["too", "few"]) { _ in }) { error in
+                XCTAssertEqual((error as? DatabaseError)?.resultCode, .SQLITE_MISUSE, "\(error)")
+            }
+        }
+    }
+
+    /// A read whose task is cancelled mid-step ends with `CancellationError`, as GRDB's steps do.
+    func testACancelledReadThrowsCancellation() async throws {
+        let database = try DatabaseQueue()
+        let started = Started()
+        let read = Task {
+            try await database.read { db in
+                let endless = try db.makeStatement(sql: "WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s) SELECT v FROM s")
+                let deadline = Date().addingTimeInterval(20)
+                try endless.forEachRow([]) { _ in
+                    started.set()
+                    if Date() > deadline { throw DatabaseError(message: "the read was never interrupted") }
+                }
+            }
+        }
+        while !started.isSet { try await Task.sleep(nanoseconds: 1_000_000) }
+        read.cancel()
+        do {
+            try await read.value
+            XCTFail("an endless read returned")
+        } catch {
+            XCTAssertTrue(error is CancellationError, "\(error)")
+        }
     }
 
     func testAFailedStepCarriesSQLitesMessageAndEveryReadEnds() throws {
@@ -98,4 +141,12 @@ final class StatementRowsTests: XCTestCase {
         XCTAssertEqual(read, created)
         XCTAssertEqual(viewed, created)
     }
+}
+
+/// Set once by one thread, read by another.
+private final class Started: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }

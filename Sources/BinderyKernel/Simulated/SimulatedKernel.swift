@@ -18,8 +18,9 @@ public final class SimulatedKernel: Syscalls, @unchecked Sendable {
     var sharedFiles: [Int32: SharedFile] = [:]
     /// Calls made, by ioctl name (and `open`, `dup`), for tests that prove a call was not repeated.
     public private(set) var callCounts: [String: Int] = [:]
-    /// Simulated descriptors are numbered from here, above any real descriptor a process can
-    /// hold (Linux caps them at `fs.nr_open`, 2^20 by default), so a number names one or the other.
+    /// Simulated descriptors are numbered from here, above the real descriptors a process
+    /// holds (Linux's default `fs.nr_open` is 2^20; the unit sets `LimitNOFILE=65536`), so a
+    /// number names one or the other.
     static let firstFD: Int32 = 1 << 24
     var nextFD: Int32 = firstFD
     /// Real descriptors `duplicate` made (memory files), which `close` closes for real.

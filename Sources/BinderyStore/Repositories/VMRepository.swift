@@ -155,6 +155,7 @@ public enum VMRepository {
     /// Labels from stored JSON (reads repeat, so decoded texts are remembered).
     private static func labels(_ text: String) throws -> [String: String] {
         if text == "{}" { return [:] }
+        if let plain = StoredFormReader.stringMap(text) { return plain }
         return try decodedLabels.value(for: text) { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
     }
 

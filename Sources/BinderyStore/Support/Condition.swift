@@ -31,13 +31,15 @@ public struct Condition: Sendable, Equatable, Codable {
         })
     }
 
-    /// Conditions from stored JSON (every read of a resource decodes them; few texts recur).
+    /// Conditions from stored JSON (every read of a resource decodes them): read in place when
+    /// in `encode`'s plain form, else decoded and remembered by their text.
     public static func decode(_ text: String) -> [Condition] {
         if text == "[]" { return [] }
+        if let plain = decodeStoredForm(text) { return plain }
         return decoded.value(for: text) { (try? JSONDecoder().decode([Condition].self, from: Data($0.utf8))) ?? [] }
     }
 
-    /// Decoded conditions, by their stored text.
+    /// Decoded conditions whose text needs escapes (or is not `encode`'s), by their stored text.
     private static let decoded = TextMemo<[Condition]>(capacity: 4096)
 
     /// `next` merged into `existing`: one condition per type, keeping the transition time when

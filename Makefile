@@ -137,7 +137,7 @@ bench-audit: deps ## The audit history at 1,000,000 events: each filter's page l
 	$(SWIFT) build -c release --product bindery-load
 	python3 Tests/Bench/audit_bench.py
 
-bench-api: deps ## The API through Bindery's transport vs Hummingbird 2 (Tests/Bench/HummingbirdPeer) on the same handlers: req/s, latency, CPU/req; then WRITES (1,000,000) creates and the RSS after.
+bench-api: deps ## The API through Bindery's transport vs Hummingbird 2 (Tests/Bench/HummingbirdPeer) on the same handlers: req/s, latency, CPU/req; a walk through every page of WALK_VMS (20,000) VMs; then WRITES (1,000,000) creates and the RSS after.
 	$(SWIFT) build -c release --product bindery
 	$(SWIFT) build -c release --product bindery-bench
 	$(SWIFT) build -c release --product bindery-load

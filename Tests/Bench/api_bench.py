@@ -13,10 +13,13 @@ Workloads: GET /v1/bindings/{id}, GET /v1/vms/{id}, GET /v1/vms?limit=100, POST 
 GET /healthz on bindery). Every start of a server gets a fresh copy of one seeded data
 directory (200 VMs, a device assigned, one binding), so the rounds see the same store.
 ROUNDS rounds interleave the servers; medians and min-max are reported, with the server's CPU
-per request (utime+stime from /proc). Then WRITES VMs (default 1,000,000; 0 skips) go through
-POST /v1/vms on bindery: the durable create rate and the daemon's RSS after.
+per request (utime+stime from /proc). Then WALK_VMS VMs (default 20,000; 0 skips) are created
+with distinct labels and a client pages through all of them (limit=100, keep-alive), against the
+first page read as many times: what a full sync costs once the VMs outnumber any memo. Then
+WRITES VMs (default 1,000,000; 0 skips) go through POST /v1/vms on bindery: the durable create
+rate and the daemon's RSS after.
 Results: a table on stdout, progress on stderr, .build/bench/api.json.
-Environment: ROUNDS (3), SECONDS_PER_RUN (5), CONNECTIONS (64), WRITES (1000000), SEED_VMS (200),
+Environment: ROUNDS (3), SECONDS_PER_RUN (5), CONNECTIONS (64), WRITES (1000000), WALK_VMS (20000), SEED_VMS (200),
 LOAD, BINDERY, BENCH, PEER (binaries).
 """
 import datetime, json, os, platform, shutil, signal, statistics, subprocess, sys, tempfile, time
@@ -35,6 +38,7 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 SECONDS = float(os.environ.get("SECONDS_PER_RUN", "5"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
 WRITES = int(os.environ.get("WRITES", "1000000"))
+WALK_VMS = int(os.environ.get("WALK_VMS", "20000"))
 SEED_VMS = int(os.environ.get("SEED_VMS", "200"))
 SETTLE = float(os.environ.get("SETTLE_SECONDS", "1"))  # after a start, while the reconciler reopens the seeded VMs
 WORK = os.path.join(ROOT, ".build/bench/api")  # on disk, not tmpfs: the writes are durable
@@ -230,6 +234,8 @@ def main():
     list_cost = {"cpu": median("bindery", "list VMs (100)", "cpu_us_per_request") / max(median("bindery", single, "cpu_us_per_request"), 1e-9),
                  "inverse_rps": median("bindery", single) / max(median("bindery", "list VMs (100)"), 1e-9)}
 
+    walk = walk_phase(pki, template, median("bindery", "POST VM")) if WALK_VMS > 0 else None
+
     writes = None
     if WRITES > 0:
         writes = write_phase(pki, template, median("bindery", "POST VM"))
@@ -270,6 +276,10 @@ def main():
               f"{writes['seconds']:.0f} s: {writes['created_per_second']:,.0f} created/s, {writes['errors']} errors; "
               f"bindery RSS {writes['rss_start_mib']:.0f} MiB at start, {writes['rss_peak_mib']:.0f} MiB peak sampled, "
               f"{writes['rss_after_mib']:.0f} MiB after; database {writes['database_mib']:.0f} MiB")
+    if walk:
+        print(f"\nwalk: {walk['vms']:,} VMs, {walk['pages']} pages of 100 read in order: {walk['walk_cpu_us_per_page']:.0f} µs server CPU "
+              f"and {walk['walk_ms_per_page']:.2f} ms per page; the first page read {walk['pages']} times: "
+              f"{walk['first_page_cpu_us_per_page']:.0f} µs and {walk['first_page_ms_per_page']:.2f} ms per page")
     print("\n| goal | met |\n|---|---|")
     for g in goals:
         print(f"| {g['goal']} | {'n/a' if g['met'] is None else 'yes' if g['met'] else 'no'} |")
@@ -279,11 +289,59 @@ def main():
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "commit": git, "dirty": dirty,
               "machine": machine(), "rounds": ROUNDS, "seconds_per_run": SECONDS, "connections": CONNECTIONS, "seed_vms": SEED_VMS,
               "commands": commands, "summary": summary, "ratios": ratios, "list_vs_single_get": list_cost,
-              "bare_rps": bare_rps, "writes": writes, "goals": goals,
+              "bare_rps": bare_rps, "walk": walk, "writes": writes, "goals": goals,
               "runs": {f"{s}/{w}": r for (s, w), r in runs.items()}}
     with open(os.path.join(ROOT, ".build/bench/api.json"), "w") as f:
         json.dump(report, f, indent=1)
     log(f"wrote {os.path.join(ROOT, '.build/bench/api.json')}")
+
+
+def walk_phase(pki, template, rate):
+    """WALK_VMS creates (distinct labels), then every page of VMs read in order by one keep-alive client,
+    against the first page read as many times: server CPU and wall time per page."""
+    import http.client, ssl
+    data = fresh_data(template, "walk")
+    server = Bindery(pki).start(data)
+    time.sleep(SETTLE)
+    try:
+        body = '{"name":"walk-{n}","labels":{"bench":"walk","shard":"s{n}"},"memory":[{"guestAddress":"0x0","size":1073741824}]}'
+        created = 0
+        while created < WALK_VMS:
+            result = load(server, "/v1/vms", "POST", body.replace("{n}", f"{created}-{{n}}"), seconds=f"{max((WALK_VMS - created) / max(rate, 1), 0.5):.2f}")
+            created += result["requests"]
+        time.sleep(2)  # the reconciler accepts the last of them
+        context = ssl.create_default_context(cafile=f"{pki}/ca.pem")
+        context.load_cert_chain(f"{pki}/client.pem", f"{pki}/client-key.pem")
+        connection = http.client.HTTPSConnection("localhost", server.port, context=context)
+
+        def get(path):
+            connection.request("GET", path)
+            response = connection.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                sys.exit(f"walk: {path}: {response.status} {payload[:200]!r}")
+            return json.loads(payload)
+
+        pages, after = 0, None
+        cpu, wall = cpu_seconds(server.proc.pid), time.time()
+        while True:
+            page = get("/v1/vms?limit=100" + (f"&after={after}" if after else ""))
+            pages += 1
+            after = page.get("nextCursor")
+            if not after:
+                break
+        walk_cpu, walk_wall = cpu_seconds(server.proc.pid) - cpu, time.time() - wall
+        cpu, wall = cpu_seconds(server.proc.pid), time.time()
+        for _ in range(pages):
+            get("/v1/vms?limit=100")
+        first_cpu, first_wall = cpu_seconds(server.proc.pid) - cpu, time.time() - wall
+        connection.close()
+    finally:
+        server.stop()
+    shutil.rmtree(data, ignore_errors=True)
+    log(f"  walk: {created:,} VMs, {pages} pages: {walk_cpu / pages * 1e6:.0f} µs CPU/page walking, {first_cpu / pages * 1e6:.0f} on the first page")
+    return {"vms": created + SEED_VMS, "pages": pages, "walk_cpu_us_per_page": walk_cpu / pages * 1e6, "walk_ms_per_page": walk_wall / pages * 1e3,
+            "first_page_cpu_us_per_page": first_cpu / pages * 1e6, "first_page_ms_per_page": first_wall / pages * 1e3}
 
 
 def write_phase(pki, template, rate):

@@ -16,7 +16,8 @@ final class StoredFormTests: XCTestCase {
     }
 
     func testEveryEncodedTextDecodesToWhatWasEncoded() {
-        let messages = ["", "plain", "é ü 漢字 🚀", "a \"quoted\" word", "back\\slash", "line\nbreak", "tab\there", "\u{0}\u{8}\u{1f}", "/slash/"]
+        let messages = ["", "plain", "é ü 漢字 🚀", "a \"quoted\" word", "back\\slash", "line\nbreak", "tab\there", "\u{0}\u{8}\u{1f}", "/slash/",
+                        "del\u{7f}", "sep\u{2028}", "\u{fffd}", "e\u{301}", "\u{e9}"]
         let types = ConditionType.allCases, reasons = ConditionReason.allCases
         var generator = SystemRandomNumberGenerator()
         var readInPlace = 0
@@ -33,6 +34,8 @@ final class StoredFormTests: XCTestCase {
             if let plain = Condition.decodeStoredForm(text) {
                 readInPlace += 1
                 XCTAssertEqual(plain, conditions, text)
+                // Byte for byte: `==` on strings is canonical equivalence (é and e + ◌́ are equal).
+                XCTAssertEqual(plain.map { Array($0.message.utf8) }, conditions.map { Array($0.message.utf8) }, text)
             } else {
                 XCTAssertTrue(text.contains("\\"), "only texts with escapes take JSONDecoder: \(text)")
             }
@@ -63,7 +66,7 @@ final class StoredFormTests: XCTestCase {
     }
 
     func testLabelsReadInPlaceAreWhatJSONDecoderReads() throws {
-        let values = ["", "v", "é 漢字 🚀", "a \"q\"", "b\\s", "n\nl", "\u{1}", "/"]
+        let values = ["", "v", "é 漢字 🚀", "a \"q\"", "b\\s", "n\nl", "\u{1}", "/", "\u{7f}", "\u{2028}", "e\u{301}"]
         var generator = SystemRandomNumberGenerator()
         var readInPlace = 0
         for round in 0..<2000 {
@@ -76,6 +79,7 @@ final class StoredFormTests: XCTestCase {
             if let plain = StoredFormReader.stringMap(text) {
                 readInPlace += 1
                 XCTAssertEqual(plain, labels, text)
+                XCTAssertEqual(plain.mapValues { Array($0.utf8) }, labels.mapValues { Array($0.utf8) }, text)
             } else {
                 XCTAssertTrue(text.contains("\\"), "only texts with escapes take JSONDecoder: \(text)")
             }
@@ -85,5 +89,17 @@ final class StoredFormTests: XCTestCase {
             XCTAssertNil(StoredFormReader.stringMap(text), text)
         }
         XCTAssertEqual(StoredFormReader.stringMap("{}"), [:])
+    }
+
+    /// Two texts that differ only in Unicode form are different texts: the memo answers each
+    /// with its own values.
+    func testTheMemoTellsTextsApartByTheirBytes() {
+        let memo = TextMemo<[UInt8]>(capacity: 16)
+        let composed = "caf\u{e9}\n", decomposed = "cafe\u{301}\n"
+        XCTAssertEqual(composed, decomposed, "equal as Swift strings")
+        XCTAssertEqual(memo.value(for: composed) { Array($0.utf8) }, Array(composed.utf8))
+        XCTAssertEqual(memo.value(for: decomposed) { Array($0.utf8) }, Array(decomposed.utf8))
+        XCTAssertEqual(memo.value(for: decomposed) { _ in [] }, Array(decomposed.utf8), "remembered")
+        XCTAssertEqual(memo.value(for: composed) { Array($0.utf8) }, Array(composed.utf8), "never the other's")
     }
 }

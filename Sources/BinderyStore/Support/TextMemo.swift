@@ -6,7 +6,9 @@ import Synchronization
 /// whatever clients store.
 public final class TextMemo<Value: Sendable>: Sendable {
     private struct Held {
-        var values: [String: Value] = [:]
+        /// By text, with the text as stored: Swift's `String` equality is canonical
+        /// equivalence, and a text is only the same if its bytes are.
+        var values: [String: (text: String, value: Value)] = [:]
         var bytes = 0
     }
 
@@ -23,11 +25,11 @@ public final class TextMemo<Value: Sendable>: Sendable {
 
     /// The value for `text`, parsed by `parse` the first time it is seen.
     public func value(for text: String, parse: (String) throws -> Value) rethrows -> Value {
-        if let known = held.withLock({ $0.values[text] }) { return known }
+        if let known = held.withLock({ $0.values[text] }), known.text.utf8.elementsEqual(text.utf8) { return known.value }
         let value = try parse(text)
         held.withLock { held in
             if held.values.count >= capacity || held.bytes + text.utf8.count > maximumBytes { held = Held() }
-            held.values[text] = value
+            held.values[text] = (text, value)
             held.bytes += text.utf8.count
         }
         return value

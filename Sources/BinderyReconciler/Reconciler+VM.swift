@@ -33,12 +33,10 @@ extension Reconciler {
             if isOnlyToAccept(state) { accepting.append(state.vm) } else { others.append(state.vm.id) }
         }
         try await markReadyWithoutContext(accepting)
-        var start = others.startIndex
-        while start < others.endIndex {
-            let chunk = others[start..<min(start + max(1, options.workers), others.endIndex)]
-            start = chunk.endIndex
+        let width = max(1, options.workers)
+        for start in stride(from: 0, to: others.count, by: width) {
             await withTaskGroup(of: Void.self) { group in
-                for id in chunk {
+                for id in others[start..<min(start + width, others.count)] {
                     group.addTask {
                         do {
                             try await self.reconcileVM(id)

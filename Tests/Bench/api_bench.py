@@ -296,6 +296,20 @@ def main():
     log(f"wrote {os.path.join(ROOT, '.build/bench/api.json')}")
 
 
+def create_in_runs(server, count, rate, body, what):
+    """POST /v1/vms until `count` succeeded, in runs of bindery-load sized to what is left at the
+    last run's rate (the rounds' median first; at most 60 s each), `body(run)` the run's body;
+    yields each run's result with the total created so far."""
+    created, run, rate = 0, 0, max(rate, 1.0)
+    while created < count:
+        seconds = min(max((count - created) / rate, 0.5), 60.0)
+        result = load(server, "/v1/vms", "POST", body(run), seconds=f"{seconds:.2f}")
+        if result["requests"] == 0:
+            sys.exit(f"{what}: no create succeeded: " + json.dumps(result))
+        run, created, rate = run + 1, created + result["requests"], max(result["rps"], 1.0)
+        yield result, created
+
+
 def walk_phase(pki, template, rate):
     """WALK_VMS creates (distinct labels), then every page of VMs read in order by one keep-alive client,
     against the first page read as many times: server CPU and wall time per page."""
@@ -306,11 +320,7 @@ def walk_phase(pki, template, rate):
     try:
         body = '{"name":"walk-{n}","labels":{"bench":"walk","shard":"s{n}"},"memory":[{"guestAddress":"0x0","size":1073741824}]}'
         created = errors = 0
-        while created < WALK_VMS:
-            result = load(server, "/v1/vms", "POST", body.replace("{n}", f"{created}-{{n}}"), seconds=f"{max((WALK_VMS - created) / max(rate, 1), 0.5):.2f}")
-            if result["requests"] == 0:
-                sys.exit("walk: no create succeeded: " + json.dumps(result))
-            created += result["requests"]
+        for result, created in create_in_runs(server, WALK_VMS, rate, lambda run: body.replace("{n}", f"{run}-{{n}}"), "walk"):
             errors += result["errors"]
         # Until the reconciler has accepted them all: the daemon idle for a second.
         deadline = time.time() + 60
@@ -367,20 +377,11 @@ def write_phase(pki, template, rate):
         peak = rss_start
         created = errors = 0
         elapsed = 0.0
-        rate = max(rate, 1.0)  # the rounds' median, then each run's
-        chunk = 0
-        while created < WRITES:
-            seconds = min(max((WRITES - created) / rate, 0.5), 60.0)
-            result = load(server, "/v1/vms", "POST", VM_BODY % f"w{chunk}", seconds=f"{seconds:.2f}")
-            chunk += 1
-            created += result["requests"]
+        for result, created in create_in_runs(server, WRITES, rate, lambda run: VM_BODY % f"w{run}", "writes"):
             errors += result["errors"]
             elapsed += result["seconds"]
-            rate = max(result["rps"], 1.0)
             peak = max(peak, memory_kib(server.proc.pid) / 1024)
             log(f"  writes: {created:,}/{WRITES:,} ({result['rps']:.0f}/s, RSS {memory_kib(server.proc.pid) / 1024:.0f} MiB)")
-            if result["requests"] == 0:
-                sys.exit("writes: no request succeeded: " + json.dumps(result))
         time.sleep(1)  # let the reconciler catch up before reading RSS
         rss_after = memory_kib(server.proc.pid) / 1024
         database = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data) if f.startswith("bindery.sqlite"))

@@ -54,7 +54,7 @@ enum JSONBytes {
     }
 
     /// The digits of `value` in `radix` (10 or 16, lowercase), most significant first.
-    private static func digits(_ value: UInt64, radix: UInt64, _ out: inout [UInt8]) {
+    static func digits(_ value: UInt64, radix: UInt64, _ out: inout [UInt8]) {
         var reversed: (UInt64, UInt64, UInt64) = (0, 0, 0)   // up to 20 decimal digits, one byte each
         var count = 0, rest = value
         withUnsafeMutableBytes(of: &reversed) { buffer in

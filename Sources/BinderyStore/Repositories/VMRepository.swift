@@ -126,10 +126,8 @@ public enum VMRepository {
     /// The VM with `id`, if it exists.
     public static func fetch(id: String, in db: Database) throws -> VMRecord? {
         let regions = try db.cachedStatement(sql: "SELECT \(regionColumns) FROM vm_memory_regions WHERE vm_id = ? ORDER BY position")
-            .map([id]) { $0.isNull(0) ? nil : region($0, at: 0) }.compactMap { $0 }
-        var found: VMRecord?
-        try db.cachedStatement(sql: "SELECT \(columns) FROM vms WHERE id = ?").forEachRow([id]) { found = try record(from: $0, regions: regions) }
-        return found
+            .map([id]) { region($0, at: 0) }.compactMap { $0 }
+        return try db.cachedStatement(sql: "SELECT \(columns) FROM vms WHERE id = ?").map([id]) { try record(from: $0, regions: regions) }.first
     }
 
     /// A memory region from the `regionColumns` of `row`, starting at column `first`; nil when

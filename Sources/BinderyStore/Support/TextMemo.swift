@@ -6,9 +6,7 @@ import Synchronization
 /// whatever clients store.
 public final class TextMemo<Value: Sendable>: Sendable {
     private struct Held {
-        /// By text, with the text as stored: Swift's `String` equality is canonical
-        /// equivalence, and a text is only the same if its bytes are.
-        var values: [String: (text: String, value: Value)] = [:]
+        var values: [String: Value] = [:]
         var bytes = 0
     }
 
@@ -25,11 +23,14 @@ public final class TextMemo<Value: Sendable>: Sendable {
 
     /// The value for `text`, parsed by `parse` the first time it is seen.
     public func value(for text: String, parse: (String) throws -> Value) rethrows -> Value {
-        if let known = held.withLock({ $0.values[text] }), known.text.utf8.elementsEqual(text.utf8) { return known.value }
+        // A hit must be the same bytes: `String` equality is canonical equivalence (é and e + ◌́).
+        let known = held.withLock { held in held.values.index(forKey: text).map { held.values[$0] } }
+        if let known, known.key.utf8.elementsEqual(text.utf8) { return known.value }
         let value = try parse(text)
         held.withLock { held in
             if held.values.count >= capacity || held.bytes + text.utf8.count > maximumBytes { held = Held() }
-            held.values[text] = (text, value)
+            held.values.removeValue(forKey: text)  // a key equal in Unicode but not in bytes is replaced, not kept
+            held.values[text] = value
             held.bytes += text.utf8.count
         }
         return value

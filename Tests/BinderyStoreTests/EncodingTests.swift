@@ -50,6 +50,24 @@ final class ResourceIDTests: XCTestCase {
             XCTAssertTrue(id.dropFirst(3).allSatisfy { "0123456789abcdef".contains($0) })
         }
     }
+
+    /// The first 12 digits are the creation time in milliseconds, so later ids sort after
+    /// earlier ones (rows land at the right edge of the id indexes); the other 20 are random.
+    func testIDsStartWithTheirCreationTime() throws {
+        let before = UInt64(Date().timeIntervalSince1970 * 1000)
+        let id = ResourceID.make(prefix: "bnd")
+        let after = UInt64(Date().timeIntervalSince1970 * 1000)
+        let milliseconds = try XCTUnwrap(UInt64(id.dropFirst(4).prefix(12), radix: 16))
+        XCTAssertTrue((before...after).contains(milliseconds), "\(id) carries \(milliseconds), made between \(before) and \(after)")
+
+        let earlier = (0..<100).map { _ in ResourceID.make(prefix: "vm", milliseconds: 0x0190_0000_0000) }
+        let later = (0..<100).map { _ in ResourceID.make(prefix: "vm", milliseconds: 0x0190_0000_0001) }
+        XCTAssertLessThan(earlier.max()!, later.min()!)
+        // Within one millisecond the random part still tells them apart.
+        XCTAssertEqual(Set(earlier).count, 100)
+        XCTAssertEqual(Set(earlier.map { $0.dropFirst(3 + 12) }).count, 100)
+        XCTAssertEqual(ResourceID.make(prefix: "vm", milliseconds: 0x0190_0000_0000).prefix(15), "vm-019000000000")
+    }
 }
 
 /// Timestamps of any date, as clients can send them in filters.

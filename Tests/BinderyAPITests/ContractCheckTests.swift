@@ -52,6 +52,42 @@ final class ContractCheckTests: XCTestCase {
         XCTAssertFalse(refusal!.detail.contains("DecodingError"))
     }
 
+    /// Pointers escape `~` and `/` in keys (RFC 6901), count array elements from 0, and name
+    /// every problem at its own place, nested or not.
+    func testPointersEscapeKeysAndCountElements() {
+        let body = #"{"name":"a","labels":{"a/b~c":5,"ok":"x","":"y"},"memory":[{"guestAddress":"0x0","size":4096},{"size":4096}],"x/y":1}"#
+        let refusal = problems("POST", "/v1/vms", "/v1/vms", body: body)
+        XCTAssertEqual(refusal?.status, 422)
+        let fields = Dictionary(uniqueKeysWithValues: (refusal?.fields ?? []).map { ($0.pointer, $0.detail) })
+        XCTAssertEqual(fields, ["/labels/a~1b~0c": "must be a string", "/labels/": "must not be empty",
+                                "/memory/1/guestAddress": "is required", "/x~1y": "is not a field of this request"])
+        let query = problems("GET", "/v1/vms", "/v1/vms?limit=0")
+        XCTAssertEqual(query?.fields.map(\.pointer), ["/query/limit"])
+    }
+
+    func testTheBodyMustBeJSONWhateverTheCaseAndParameters() {
+        let media = Contract.Operation.mediaType(of:)
+        XCTAssertEqual(media("application/json"), "application/json")
+        XCTAssertEqual(media(" Application/JSON ; charset=utf-8"), "application/json")
+        XCTAssertEqual(media("\tapplication/json\t;"), "application/json")
+        XCTAssertEqual(media(""), "")
+        XCTAssertEqual(media(" ; application/json"), "")
+        XCTAssertEqual(media("application/json-seq"), "application/json-seq")
+        let body = #"{"name":"a"}"#
+        for (type, status) in [("APPLICATION/JSON; charset=utf-8", nil), ("text/plain", 400), ("application/jsonx", 400), (" ", 400)] as [(String, Int?)] {
+            var request = request("POST", "/v1/vms", body: body)
+            request.head.headers.removeAll { $0.name == "Content-Type" }
+            request.head.headers.append((name: "Content-Type", value: type))
+            let operation = Self.contract.operation(method: "POST", path: "/v1/vms")!
+            do {
+                try operation.check(request, pathParameters: [:])
+                XCTAssertNil(status, type)
+            } catch {
+                XCTAssertEqual(error.status, status, type)
+            }
+        }
+    }
+
     func testIntegersBeyondSixtyFourBitsAndFractionsAreRefused() {
         for size in ["18446744073709551616", "99999999999999999999999", "4096.5", "-4096", "1e300"] {
             let refusal = problems("POST", "/v1/vms", "/v1/vms", body: #"{"name":"a","memory":[{"guestAddress":"0x0","size":\#(size)}]}"#)

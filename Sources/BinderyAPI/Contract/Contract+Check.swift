@@ -41,8 +41,7 @@ extension Contract.Operation {
             if request.body.isEmpty {
                 if isBodyRequired { throw APIError.badRequest("this request needs a JSON body") }
             } else {
-                let mediaType = request.head.header("content-type")?.split(separator: ";").first?
-                    .trimmingCharacters(in: .whitespaces).lowercased()
+                let mediaType = request.head.header("content-type").map(Self.mediaType(of:))
                 guard mediaType == "application/json" else { throw APIError.badRequest("the body must be application/json") }
                 guard String(validating: request.body, as: UTF8.self) != nil else { throw APIError.badRequest("the body is not valid UTF-8") }
                 do {
@@ -61,6 +60,15 @@ extension Contract.Operation {
             throw error
         }
         return parsed
+    }
+
+    /// A Content-Type's media type: the text before any `;`, without the spaces and tabs
+    /// around it (HTTP's optional whitespace), lowercased.
+    static func mediaType(of value: String) -> String {
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        let bytes = value.utf8.prefix { $0 != UInt8(ascii: ";") }
+        guard let start = bytes.firstIndex(where: { !isSpace($0) }), let end = bytes.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(decoding: bytes[start...end], as: UTF8.self).lowercased()
     }
 
     /// A query or header text as the JSON value its schema expects, so one checker serves all.

@@ -16,6 +16,8 @@ final class JSONSchema: Sendable {
     }
 
     let types: Set<String>
+    /// `types` as `JSONValue.SchemaType` bits (0: any type), tested per value without hashing names.
+    private let typeMask: UInt8
     let properties: [String: JSONSchema]
     let required: [String]
     let additional: Additional
@@ -70,6 +72,7 @@ final class JSONSchema: Sendable {
         case let names as [String]: types = Set(names)
         default: types = []
         }
+        typeMask = types.reduce(0) { mask, name in mask | (JSONValue.SchemaType(name: name)?.bit ?? 0) }
         var properties: [String: JSONSchema] = [:]
         for (name, value) in node["properties"] as? [String: Any] ?? [:] {
             properties[name] = try child(value)
@@ -108,17 +111,26 @@ final class JSONSchema: Sendable {
 
     /// Checks `value`, adding one problem per offending place (JSON pointer, plain sentence).
     func check(_ value: JSONValue, at pointer: String, into problems: inout [(pointer: String, detail: String)]) {
+        var path = JSONPath(pointer)
+        check(value, at: &path, into: &problems)
+    }
+
+    /// Checks `value` at `path`, whose pointer is written only when a problem names it.
+    private func check(_ value: JSONValue, at path: inout JSONPath, into problems: inout [(pointer: String, detail: String)]) {
         guard problems.count < 100 else { return }
-        let actual = value.schemaType
-        if !types.isEmpty && !types.contains(actual) && !(actual == "integer" && types.contains("number")) {
-            problems.append((pointer, "must be \(Self.describe(types))"))
-            return
+        if typeMask != 0 {
+            let actual = value.schemaType
+            // An integer is also a number.
+            guard typeMask & actual.bit != 0 || (actual == .integer && typeMask & JSONValue.SchemaType.number.bit != 0) else {
+                problems.append((path.pointer, "must be \(Self.describe(types))"))
+                return
+            }
         }
         switch value {
-        case let .object(members): checkObject(members, at: pointer, into: &problems)
-        case let .array(elements): checkArray(elements, at: pointer, into: &problems)
-        case let .string(text): checkString(text, at: pointer, into: &problems)
-        case let .number(text): checkNumber(text, at: pointer, into: &problems)
+        case let .object(members): checkObject(members, at: &path, into: &problems)
+        case let .array(elements): checkArray(elements, at: &path, into: &problems)
+        case let .string(text): checkString(text, at: path, into: &problems)
+        case let .number(text): checkNumber(text, at: path, into: &problems)
         case .bool, .null: break
         }
         if let enumeration {
@@ -129,73 +141,84 @@ final class JSONSchema: Sendable {
             default: text = nil
             }
             if let text, !enumeration.contains(text) {
-                problems.append((pointer, "must be one of \(enumeration.joined(separator: ", "))"))
+                problems.append((path.pointer, "must be one of \(enumeration.joined(separator: ", "))"))
             }
         }
     }
 
-    private func checkObject(_ members: [(key: String, value: JSONValue)], at pointer: String,
+    private func checkObject(_ members: [(key: String, value: JSONValue)], at path: inout JSONPath,
                              into problems: inout [(pointer: String, detail: String)]) {
         if let maxProperties, members.count > maxProperties {
-            problems.append((pointer, "must have at most \(maxProperties) entries"))
+            problems.append((path.pointer, "must have at most \(maxProperties) entries"))
             return
         }
         if let minProperties, members.count < minProperties {
-            problems.append((pointer, "must have at least \(minProperties) entries"))
+            problems.append((path.pointer, "must have at least \(minProperties) entries"))
         }
         if let propertyNames {
-            for (key, _) in members { propertyNames.check(.string(key), at: pointer + "/" + Self.escape(key), into: &problems) }
+            for (key, _) in members {
+                path.push(.key(key))
+                propertyNames.check(.string(key), at: &path, into: &problems)
+                path.pop()
+            }
         }
-        let present = Set(members.map(\.key))
-        for name in required where !present.contains(name) {
-            problems.append((pointer + "/" + Self.escape(name), "is required"))
+        // A handful of names, each looked for among the members: no set built per object.
+        for name in required where !members.contains(where: { $0.key == name }) {
+            path.push(.key(name))
+            problems.append((path.pointer, "is required"))
+            path.pop()
         }
         for (key, member) in members {
-            let memberPointer = pointer + "/" + Self.escape(key)
+            path.push(.key(key))
+            defer { path.pop() }
             if let schema = properties[key] {
-                schema.check(member, at: memberPointer, into: &problems)
+                schema.check(member, at: &path, into: &problems)
                 continue
             }
             switch additional {
             case .allowed: break
-            case .forbidden: problems.append((memberPointer, "is not a field of this request"))
-            case let .schema(schema): schema.check(member, at: memberPointer, into: &problems)
+            case .forbidden: problems.append((path.pointer, "is not a field of this request"))
+            case let .schema(schema): schema.check(member, at: &path, into: &problems)
             }
         }
     }
 
-    private func checkArray(_ elements: [JSONValue], at pointer: String, into problems: inout [(pointer: String, detail: String)]) {
+    private func checkArray(_ elements: [JSONValue], at path: inout JSONPath, into problems: inout [(pointer: String, detail: String)]) {
         if let maxItems, elements.count > maxItems {
-            problems.append((pointer, "must have at most \(maxItems) items"))
+            problems.append((path.pointer, "must have at most \(maxItems) items"))
             return
         }
         if let minItems, elements.count < minItems {
-            problems.append((pointer, "must have at least \(minItems) items"))
+            problems.append((path.pointer, "must have at least \(minItems) items"))
         }
         guard let items else { return }
-        for (index, element) in elements.enumerated() { items.check(element, at: "\(pointer)/\(index)", into: &problems) }
+        for (index, element) in elements.enumerated() {
+            path.push(.index(index))
+            items.check(element, at: &path, into: &problems)
+            path.pop()
+        }
     }
 
-    private func checkString(_ text: String, at pointer: String, into problems: inout [(pointer: String, detail: String)]) {
+    private func checkString(_ text: String, at path: JSONPath, into problems: inout [(pointer: String, detail: String)]) {
         let length = text.unicodeScalars.count
         if let maxLength, length > maxLength {
-            problems.append((pointer, minLength.map { "must be \($0) to \(maxLength) characters" } ?? "must be at most \(maxLength) characters"))
+            problems.append((path.pointer, minLength.map { "must be \($0) to \(maxLength) characters" } ?? "must be at most \(maxLength) characters"))
             return
         }
         if let minLength, length < minLength {
-            problems.append((pointer, minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters"))
+            problems.append((path.pointer, minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters"))
             return
         }
         if let pattern, !pattern.matches(text) {
-            problems.append((pointer, "must match the pattern \(pattern.source)" + (summary.map { " (\($0))" } ?? "")))
+            problems.append((path.pointer, "must match the pattern \(pattern.source)" + (summary.map { " (\($0))" } ?? "")))
             return
         }
         if format == "date-time", Timestamp.parse(text) == nil {
-            problems.append((pointer, "must be an RFC 3339 date-time like 2026-01-31T12:00:00Z"))
+            problems.append((path.pointer, "must be an RFC 3339 date-time like 2026-01-31T12:00:00Z"))
         }
     }
 
-    private func checkNumber(_ text: String, at pointer: String, into problems: inout [(pointer: String, detail: String)]) {
+    private func checkNumber(_ text: String, at path: JSONPath, into problems: inout [(pointer: String, detail: String)]) {
         let isInteger = JSONNumber.isInteger(text)
         let range = { () -> String in
             switch (self.minimum, self.maximum) {
@@ -208,18 +231,18 @@ final class JSONSchema: Sendable {
         if isInteger {
             if let (low, high) = Self.formatBounds[format ?? ""],
                JSONNumber.compareIntegers(text, low) < 0 || JSONNumber.compareIntegers(text, high) > 0 {
-                problems.append((pointer, "must be an integer that fits in \(format == "int32" ? 32 : 64) bits"))
+                problems.append((path.pointer, "must be an integer that fits in \(format == "int32" ? 32 : 64) bits"))
                 return
             }
-            if let minimum, JSONNumber.compareIntegers(text, minimum) < 0 { problems.append((pointer, "must be \(range)")); return }
-            if let maximum, JSONNumber.compareIntegers(text, maximum) > 0 { problems.append((pointer, "must be \(range)")); return }
+            if let minimum, JSONNumber.compareIntegers(text, minimum) < 0 { problems.append((path.pointer, "must be \(range)")); return }
+            if let maximum, JSONNumber.compareIntegers(text, maximum) > 0 { problems.append((path.pointer, "must be \(range)")); return }
             if let multipleOf, multipleOf > 0, let value = JSONNumber.int64(text), value % multipleOf != 0 {
-                problems.append((pointer, "must be a multiple of \(multipleOf)"))
+                problems.append((path.pointer, "must be a multiple of \(multipleOf)"))
                 return
             }
         } else if let value = Double(text) {
-            if let minimum, let low = Double(minimum), value < low { problems.append((pointer, "must be \(range)")); return }
-            if let maximum, let high = Double(maximum), value > high { problems.append((pointer, "must be \(range)")); return }
+            if let minimum, let low = Double(minimum), value < low { problems.append((path.pointer, "must be \(range)")); return }
+            if let maximum, let high = Double(maximum), value > high { problems.append((path.pointer, "must be \(range)")); return }
         }
     }
 
@@ -233,11 +256,6 @@ final class JSONSchema: Sendable {
         let names: [String: String] = ["object": "an object", "array": "an array", "string": "a string", "integer": "an integer",
                                        "number": "a number", "boolean": "true or false", "null": "null"]
         return types.sorted().map { names[$0] ?? $0 }.joined(separator: " or ")
-    }
-
-    /// A JSON pointer segment (RFC 6901: `~` → `~0`, `/` → `~1`).
-    static func escape(_ key: String) -> String {
-        key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
     }
 }
 

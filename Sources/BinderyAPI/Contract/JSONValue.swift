@@ -26,16 +26,38 @@ indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
-    /// The JSON type's name as JSON Schema spells it (`integer` for whole numbers).
-    var schemaType: String {
+    /// The JSON Schema type of this value (`integer` for whole numbers).
+    var schemaType: SchemaType {
         switch self {
-        case .object: return "object"
-        case .array: return "array"
-        case .string: return "string"
-        case let .number(text): return JSONNumber.isInteger(text) ? "integer" : "number"
-        case .bool: return "boolean"
-        case .null: return "null"
+        case .object: return .object
+        case .array: return .array
+        case .string: return .string
+        case let .number(text): return JSONNumber.isInteger(text) ? .integer : .number
+        case .bool: return .boolean
+        case .null: return .null
         }
+    }
+
+    /// A JSON Schema type name (`integer`: a number without fraction or exponent).
+    enum SchemaType: UInt8 {
+        case object, array, string, integer, number, boolean, null
+
+        /// The type `name` spells in a schema, if it is one.
+        init?(name: String) {
+            switch name {
+            case "object": self = .object
+            case "array": self = .array
+            case "string": self = .string
+            case "integer": self = .integer
+            case "number": self = .number
+            case "boolean": self = .boolean
+            case "null": self = .null
+            default: return nil
+            }
+        }
+
+        /// This type's bit in a set of types.
+        var bit: UInt8 { 1 << rawValue }
     }
 }
 

@@ -8,52 +8,30 @@ import XCTest
 /// The reads answered on the event loop give, byte for byte, what the generated path gives:
 /// same status, headers and body, for found, missing, paged, filtered and invalid requests.
 final class LoopReadsTests: XCTestCase {
-    private var directory: String!
-    private var store: Store!
-    private var reconciler: Reconciler!
-    private var transport: BinderyTransport!
+    private var fixture: TransportFixture!
+    private var directory: String { fixture.directory }
+    private var store: Store { fixture.store }
+    private var reconciler: Reconciler { fixture.reconciler }
+    private var transport: BinderyTransport { fixture.transport }
     /// Counts only the requests answered by `LoopReads` (the generated path has no middleware here).
-    private let directMetrics = RequestMetrics()
-    private let admin = PeerInfo(identity: "spiffe://test/admin", certificateFingerprint: "", remoteAddress: "127.0.0.1:1", identityKind: .uri)
+    private var directMetrics: RequestMetrics { fixture.directMetrics }
+    private let admin = TransportFixture.admin
 
     override func setUp() async throws {
-        directory = NSTemporaryDirectory() + "bindery-loop-reads-" + UUID().uuidString
-        let kernel = try HostKernel.open(.simulated, sysfsRoot: "/sys", simulatedHost: "type1-nesting", faults: "", dataDirectory: directory)
-        store = try Store(dataDirectory: directory)
-        reconciler = Reconciler(store: store, kernel: kernel, dataDirectory: directory)
-        try await reconciler.start()
-        let memory = directory + "/memory"
-        try FileManager.default.createDirectory(atPath: memory, withIntermediateDirectories: true)
-        let roles = RoleMap(["uri:spiffe://test/admin": .admin, "uri:spiffe://test/reader": .reader])
-        transport = BinderyTransport(store: store, contract: try Contract.embedded(), grants: { roles })
-        transport.metrics = directMetrics
-        let reconciler = reconciler!
-        let handler = APIHandler(store: store, reconciler: reconciler, capabilities: { reconciler.capabilities },
-                                 kernelReachable: { kernel.unreachableReason() }, metrics: RequestMetrics(),
-                                 memoryPolicy: try GuestMemoryPolicy(directories: [memory]))
-        try handler.registerHandlers(on: transport, configuration: APIHandler.codingConfiguration)
+        fixture = try await TransportFixture(directWrites: false)
     }
 
     override func tearDown() async throws {
-        await reconciler.stop()
-        try? FileManager.default.removeItem(atPath: directory)
+        await fixture.stop()
     }
 
     private func request(_ method: String, _ target: String, body: String? = nil, headers: [(String, String)] = [],
                          peer: PeerInfo? = nil) -> BinderyHTTP.HTTPRequest {
-        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        var fields = [("Host", "localhost"), ("X-Request-Id", "req-fixed")] + headers
-        if body != nil { fields.append(("Content-Type", "application/json")) }
-        let head = HTTPRequestHead(method: method, target: target, path: String(parts[0]), query: parts.count > 1 ? String(parts[1]) : nil,
-                                   minorVersion: 1, headers: fields.map { (name: $0.0, value: $0.1) },
-                                   framing: body == nil ? .none : .contentLength(body!.utf8.count))
-        return BinderyHTTP.HTTPRequest(head: head, body: Array((body ?? "").utf8), peer: peer ?? admin, loop: 1)
+        fixture.request(method, target, body: body, headers: headers, peer: peer)
     }
 
     private func created(_ target: String, _ body: String) async throws -> String {
-        let response = await transport.respond(to: request("POST", target, body: body))
-        XCTAssertTrue((200..<300).contains(response.status), String(decoding: response.body, as: UTF8.self))
-        return try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["id"] as? String)
+        try await fixture.created(target, body)
     }
 
     func testLoopAnswersEqualTheGeneratedOnes() async throws {

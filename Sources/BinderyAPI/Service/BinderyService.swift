@@ -130,6 +130,7 @@ package final class BinderyService: @unchecked Sendable {
         handler.signingKey = signingKey
         if let signingKey { checkpointer = AuditCheckpointer(store: store, key: signingKey, log: log) }
         transport.metrics = metrics
+        transport.handler = handler
         try handler.registerHandlers(on: transport, configuration: APIHandler.codingConfiguration, middlewares: [MetricsMiddleware(metrics: metrics)])
 
         var http = HTTPServerConfiguration(listen: configuration.listen, tls: tls)

@@ -23,6 +23,8 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         let loopRead: (read: LoopReads.Read, queryKeys: Set<Substring>)?
         /// The reader-pool answer, for longer reads that skip the generated code's encoder.
         let poolRead: (read: LoopReads.PoolRead, queryKeys: Set<Substring>)?
+        /// The direct answer, for writes whose checked body goes to the handler as it is.
+        let directWrite: DirectWrites.Write?
     }
 
     /// Where a request goes: a route and its path parameters, or the 404 or 405 it gets.
@@ -44,8 +46,13 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
     /// Answer read-only operations on the event loop, and audit pages on the reader pool, with
     /// `LoopReads`; off, every request takes the generated path (tests compare the two).
     var answersReadsDirectly = true
-    /// Request counts and latencies for the operations answered on the loop (the generated
-    /// path counts its own in `MetricsMiddleware`).
+    /// Hand the creates' checked bodies to `handler` directly (`DirectWrites`); off, every
+    /// write takes the generated path (tests compare the two).
+    var answersWritesDirectly = true
+    /// The handlers the generated code registers, for `DirectWrites`; nil: no direct writes.
+    var handler: APIHandler?
+    /// Request counts and latencies for the operations answered on the loop or directly (the
+    /// generated path counts its own in `MetricsMiddleware`).
     var metrics: RequestMetrics?
 
     /// A transport whose callers' roles come from `grants` (read per request, so a change applies
@@ -64,7 +71,7 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         }
         let route = Route(method: method, template: PathTemplate(path), operation: operation, handler: handler,
                           permission: Permission.required(by: operation.id), loopRead: LoopReads.read(for: operation.id),
-                          poolRead: LoopReads.poolRead(for: operation.id))
+                          poolRead: LoopReads.poolRead(for: operation.id), directWrite: DirectWrites.write(for: operation.id))
         buckets[route.template.bucket, default: []].append(route)
     }
 
@@ -134,9 +141,11 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
                                       ?? "identity \(request.peer.identity) has no role").response
         }
         var request = request
+        let checked: JSONValue?
         do {
+            checked = try route.operation.check(request, pathParameters: parameters)
             // The handler decodes the document that was checked, byte for byte.
-            if let checked = try route.operation.check(request, pathParameters: parameters) { request.body = checked.serialized }
+            if let checked { request.body = checked.serialized }
         } catch {
             return error.response
         }
@@ -155,15 +164,15 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
             }
         }
         if request.head.method == "POST", let key = request.head.header("idempotency-key") {
-            return await idempotent(request, key: key, route: route, parameters: parameters, context: context)
+            return await idempotent(request, key: key, route: route, parameters: parameters, context: context, checked: checked)
         }
-        return await dispatch(request, route: route, parameters: parameters, context: context)
+        return await dispatch(request, route: route, parameters: parameters, context: context, checked: checked)
     }
 
     /// Idempotency-Key on POST: the same key and body replay the first answer; a different
     /// body is 422; while the first is still running, 409. Keys are per caller identity.
     private func idempotent(_ request: BinderyHTTP.HTTPRequest, key: String, route: Route, parameters: [String: Substring],
-                            context: RequestContext) async -> BinderyHTTP.HTTPResponse {
+                            context: RequestContext, checked: JSONValue?) async -> BinderyHTTP.HTTPResponse {
         let identity = request.peer.identity
         let digest = SHA256.digest(Array((request.head.method + " " + request.head.target + "\n").utf8) + request.body)
         let claim: IdempotencyRepository.Claim
@@ -183,7 +192,7 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         case .inFlight:
             return APIError.conflict("idempotency-key-in-flight", "the first request with Idempotency-Key \(key) is still running").response
         case .proceed:
-            let response = await dispatch(request, route: route, parameters: parameters, context: context)
+            let response = await dispatch(request, route: route, parameters: parameters, context: context, checked: checked)
             let headers = Dictionary(response.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
             _ = try? await store.write { db in
                 if response.status >= 500 {
@@ -197,8 +206,13 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         }
     }
 
+    /// Runs the route's handler: directly for a write `DirectWrites` decodes, else through the generated code.
     private func dispatch(_ request: BinderyHTTP.HTTPRequest, route: Route, parameters: [String: Substring],
-                          context: RequestContext) async -> BinderyHTTP.HTTPResponse {
+                          context: RequestContext, checked: JSONValue?) async -> BinderyHTTP.HTTPResponse {
+        if answersWritesDirectly, let handler, let checked, let write = route.directWrite, LoopReads.acceptsJSON(request.head),
+           let run = write(.init(body: checked, head: request.head)) {
+            return await direct(run, handler: handler, operationID: route.operation.id, context: context)
+        }
         var fields = HTTPFields()
         for (name, value) in request.head.headers {
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
@@ -231,6 +245,29 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         } catch {
             return Self.problem(for: error).response
         }
+    }
+
+    /// A decoded write run on `handler`, counted as `MetricsMiddleware` counts the generated
+    /// path's, its errors answered as the generated path answers them.
+    private func direct(_ run: DirectWrites.Run, handler: APIHandler, operationID: String, context: RequestContext) async -> BinderyHTTP.HTTPResponse {
+        let started = ContinuousClock.now
+        metrics?.started(operationID)
+        defer { metrics?.finished(operationID) }
+        let response: BinderyHTTP.HTTPResponse
+        do {
+            response = try await RequestContext.$current.withValue(context) { try await run(handler) }
+        } catch {
+            response = Self.problem(forHandlerError: error, operationID: operationID).response
+        }
+        metrics?.observe(operation: operationID, status: response.status, seconds: MetricsMiddleware.seconds(since: started))
+        return response
+    }
+
+    /// What the generated path answers when the handler of `operationID` throws `error` (it
+    /// wraps it in a `ServerError` that has the operation's input and no output).
+    static func problem(forHandlerError error: any Error, operationID: String) -> APIError {
+        if let api = error as? APIError { return api }
+        return StoreAvailability.problem(for: error) ?? .internalError("\(operationID) failed")
     }
 
     /// The server pulls `body` a piece at a time; one task pulls, so the iterator is never shared.

@@ -140,12 +140,9 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
             return APIError.forbidden(role.map { "role \($0.rawValue) may not \(route.operation.id)" }
                                       ?? "identity \(request.peer.identity) has no role").response
         }
-        var request = request
         let checked: JSONValue?
         do {
             checked = try route.operation.check(request, pathParameters: parameters)
-            // The handler decodes the document that was checked, byte for byte.
-            if let checked { request.body = checked.serialized }
         } catch {
             return error.response
         }
@@ -174,7 +171,8 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
     private func idempotent(_ request: BinderyHTTP.HTTPRequest, key: String, route: Route, parameters: [String: Substring],
                             context: RequestContext, checked: JSONValue?) async -> BinderyHTTP.HTTPResponse {
         let identity = request.peer.identity
-        let digest = SHA256.digest(Array((request.head.method + " " + request.head.target + "\n").utf8) + request.body)
+        // The checked document, so bodies that differ only in layout are the same request.
+        let digest = SHA256.digest(Array((request.head.method + " " + request.head.target + "\n").utf8) + (checked?.serialized ?? request.body))
         let claim: IdempotencyRepository.Claim
         do {
             claim = try await store.write { db in try IdempotencyRepository.claim(identity: identity, key: key, digest: digest, in: db) }
@@ -220,7 +218,9 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         let target = request.head.query.map { "\(request.head.path)?\($0)" } ?? request.head.path
         let typed = HTTPTypes.HTTPRequest(method: route.method, scheme: "https", authority: request.head.header("host"), path: target,
                                           headerFields: fields)
-        let body = request.body.isEmpty ? nil : HTTPBody(request.body)
+        // The handler decodes the document that was checked, byte for byte.
+        let document = checked?.serialized ?? request.body
+        let body = document.isEmpty ? nil : HTTPBody(document)
         do {
             let (response, responseBody) = try await RequestContext.$current.withValue(context) {
                 try await route.handler(typed, body, ServerRequestMetadata(pathParameters: parameters))

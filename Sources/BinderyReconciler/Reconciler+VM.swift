@@ -14,10 +14,9 @@ extension Reconciler {
 
     /// What the reconciler acts on for VM `id`, from one transaction; nil when there is no such VM.
     static func readVMState(_ id: String, in db: Database) throws -> VMState? {
-        guard let vm = try VMRepository.fetch(id: id, in: db) else { return nil }
-        return VMState(vm: vm, deleting: try VMRepository.isDeletionRequested(id, in: db), deleted: try VMRepository.isDeleted(id, in: db),
-                       bindings: try BindingRepository.live(vmID: id, in: db).map(\.id),
-                       devices: try DeviceRepository.assigned(to: id, in: db).map(\.address))
+        guard let (vm, deleting, deleted) = try VMRepository.fetchWithLifecycle(id: id, in: db) else { return nil }
+        return VMState(vm: vm, deleting: deleting, deleted: deleted, bindings: try BindingRepository.liveIDs(vmID: id, in: db),
+                       devices: try DeviceRepository.assignedAddresses(to: id, in: db))
     }
 
     /// VMs, a batch at a time: one read for all of them, and one write for those that only

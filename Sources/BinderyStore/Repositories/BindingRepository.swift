@@ -117,6 +117,11 @@ public enum BindingRepository {
         try String.fetchAll(db, sql: "SELECT id FROM bindings WHERE deleted_at IS NULL")
     }
 
+    /// Ids of the live (not deleted) bindings of `vmID`, in order.
+    public static func liveIDs(vmID: String, in db: Database) throws -> [String] {
+        try db.cachedStatement(sql: "SELECT id FROM bindings WHERE deleted_at IS NULL AND vm_id = ? ORDER BY id").map([vmID]) { $0.text(0) }
+    }
+
     /// Live (not deleted) bindings, optionally of one VM or device.
     public static func live(vmID: String? = nil, deviceAddress: String? = nil, in db: Database) throws -> [BindingRecord] {
         let (filter, arguments) = ownerFilter(vmID: vmID, deviceAddress: deviceAddress)

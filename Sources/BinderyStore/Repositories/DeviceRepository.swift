@@ -87,6 +87,11 @@ public enum DeviceRepository {
         try Array(Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM devices WHERE vm_id = ? ORDER BY address"), arguments: [vmID]).map(record))
     }
 
+    /// Addresses of the devices assigned to `vmID`, in order.
+    public static func assignedAddresses(to vmID: String, in db: Database) throws -> [String] {
+        try db.cachedStatement(sql: "SELECT address FROM devices WHERE vm_id = ? ORDER BY address").map([vmID]) { $0.text(0) }
+    }
+
     static func record(_ row: Row) -> DeviceRecord {
         DeviceRecord(
             snapshot: DeviceSnapshot(address: row["address"], vendorID: row["vendor_id"], deviceID: row["device_id"],

@@ -130,6 +130,15 @@ public enum VMRepository {
         return try db.cachedStatement(sql: "SELECT \(columns) FROM vms WHERE id = ?").map([id]) { try record(from: $0, regions: regions) }.first
     }
 
+    /// The VM with `id` with where its deletion stands (asked for; done), in one read of its
+    /// row: what the reconciler decides on.
+    public static func fetchWithLifecycle(id: String, in db: Database) throws -> (vm: VMRecord, deletionRequested: Bool, deleted: Bool)? {
+        let regions = try db.cachedStatement(sql: "SELECT \(regionColumns) FROM vm_memory_regions WHERE vm_id = ? ORDER BY position")
+            .map([id]) { region($0, at: 0) }.compactMap { $0 }
+        return try db.cachedStatement(sql: "SELECT \(columns), deletion_requested_at IS NOT NULL, deleted_at IS NOT NULL FROM vms WHERE id = ?")
+            .map([id]) { row in (try record(from: row, regions: regions), row.integer(10) != 0, row.integer(11) != 0) }.first
+    }
+
     /// A memory region from the `regionColumns` of `row`, starting at column `first`; nil when
     /// they are NULL (a VM without regions, outer-joined).
     static func region(_ row: StatementRow, at first: Int) -> MemoryRegion? {

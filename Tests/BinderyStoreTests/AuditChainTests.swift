@@ -193,6 +193,40 @@ final class AuditChainTests: XCTestCase {
     }
 }
 
+extension AuditChainTests {
+    /// The canonical bytes as they were first written, through strings: what every stored
+    /// hash was computed from, so what the byte writer must give for any record.
+    private static func canonicalByStrings(seq: Int, time: String, record: AuditRecord) -> Data {
+        let fields: [(String, String)] = [
+            ("action", JSONText.string(record.action)), ("actorIdentity", JSONText.string(record.actor.identity)),
+            ("actorRole", JSONText.optionalString(record.actor.role)), ("after", JSONText.optionalString(record.after)),
+            ("before", JSONText.optionalString(record.before)), ("httpStatus", JSONText.optionalInteger(record.httpStatus)),
+            ("outcome", JSONText.string(record.outcome.rawValue)), ("remoteAddress", JSONText.optionalString(record.actor.remoteAddress)),
+            ("requestId", JSONText.optionalString(record.requestID)), ("resourceId", JSONText.optionalString(record.resourceID)),
+            ("resourceType", JSONText.string(record.resourceType)), ("seq", String(seq)), ("time", JSONText.string(time)),
+        ]
+        return Data(("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}").utf8)
+    }
+
+    func testCanonicalBytesEqualTheirFirstStringBuiltForm() {
+        let texts: [String?] = [nil, "", "x", "a\"b\\c", "line\nfeed\ttab\r", "\u{0}\u{1f}\u{7f}", "é ✓ 😀", #"{"after":{"k":"v"}}"#,
+                                String(repeating: "long ", count: 400)]
+        var generator = SystemRandomNumberGenerator()
+        func any() -> String? { texts.randomElement(using: &generator)! }
+        for _ in 0..<5_000 {
+            let record = AuditRecord(actor: AuditActor(identity: any() ?? "id", role: any(), remoteAddress: any()), requestID: any(),
+                                     action: any() ?? "vm.create", resourceType: any() ?? "vm", resourceID: any(),
+                                     outcome: [.success, .denied, .failed].randomElement(using: &generator)!,
+                                     httpStatus: [nil, 0, 201, -1, Int.max, Int.min].randomElement(using: &generator)!, before: any(), after: any())
+            let seq = [1, 9, 10, 1_000_000, Int.max].randomElement(using: &generator)!, time = any() ?? "2026-12-05T00:00:00.000Z"
+            let expected = Self.canonicalByStrings(seq: seq, time: time, record: record)
+            XCTAssertEqual(AuditEvent.canonicalBytes(seq: seq, time: time, record: record), expected)
+            let previous = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            XCTAssertEqual(AuditEvent.computeHash(previousHash: previous, seq: seq, time: time, record: record), SHA256.digest(previous + expected))
+        }
+    }
+}
+
 extension AuditChain {
     /// The chain walk as it was written first, through decoded `AuditEvent` values: the
     /// reference the row-buffer walk (`ChainWalk`) is held to.

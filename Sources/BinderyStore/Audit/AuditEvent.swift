@@ -92,29 +92,61 @@ public struct AuditEvent: Sendable, Equatable {
     /// The bytes the hash covers after `previousHash`: a JSON object with keys in a fixed
     /// (sorted) order and no insignificant white space. Changing this breaks every chain.
     public static func canonicalBytes(seq: Int, time: String, record: AuditRecord) -> Data {
-        let fields: [(String, String)] = [
-            ("action", JSONText.string(record.action)),
-            ("actorIdentity", JSONText.string(record.actor.identity)),
-            ("actorRole", JSONText.optionalString(record.actor.role)),
-            ("after", JSONText.optionalString(record.after)),
-            ("before", JSONText.optionalString(record.before)),
-            ("httpStatus", JSONText.optionalInteger(record.httpStatus)),
-            ("outcome", JSONText.string(record.outcome.rawValue)),
-            ("remoteAddress", JSONText.optionalString(record.actor.remoteAddress)),
-            ("requestId", JSONText.optionalString(record.requestID)),
-            ("resourceId", JSONText.optionalString(record.resourceID)),
-            ("resourceType", JSONText.string(record.resourceType)),
-            ("seq", String(seq)),
-            ("time", JSONText.string(time)),
-        ]
-        return Data(("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}").utf8)
+        var buffer = ByteBuffer(capacity: 512)
+        defer { buffer.deallocate() }
+        writeCanonical(seq: seq, time: time, record: record, to: &buffer)
+        return Data(bytes: buffer.base, count: buffer.count)
+    }
+
+    /// `canonicalBytes`' keys in its order, each with the `{` or `,` before it, and the column
+    /// each value is stored in (`ChainWalk` writes the same bytes from the stored row).
+    static let canonicalFields: [([UInt8], AuditColumn)] = ([
+        ("{\"action\":", .action), (",\"actorIdentity\":", .actorIdentity), (",\"actorRole\":", .actorRole),
+        (",\"after\":", .after), (",\"before\":", .before), (",\"httpStatus\":", .httpStatus), (",\"outcome\":", .outcome),
+        (",\"remoteAddress\":", .remoteAddress), (",\"requestId\":", .requestID), (",\"resourceId\":", .resourceID),
+        (",\"resourceType\":", .resourceType), (",\"seq\":", .seq), (",\"time\":", .time),
+    ] as [(String, AuditColumn)]).map { (Array($0.0.utf8), $0.1) }
+
+    /// Appends the canonical bytes to `out`, each string escaped by `JSONText.writeQuoted`.
+    static func writeCanonical(seq: Int, time: String, record: AuditRecord, to out: inout ByteBuffer) {
+        func string(_ value: String?) {
+            guard var value else { return out.append(RowText.null) }
+            value.withUTF8 { bytes in
+                out.reserve(JSONText.maximumQuotedLength(bytes.count))
+                out.count += JSONText.writeQuoted(bytes, to: out.base + out.count)
+            }
+        }
+        for (key, column) in canonicalFields {
+            out.append(key)
+            switch column {
+            case .action: string(record.action)
+            case .actorIdentity: string(record.actor.identity)
+            case .actorRole: string(record.actor.role)
+            case .after: string(record.after)
+            case .before: string(record.before)
+            case .httpStatus: if let status = record.httpStatus { out.appendDecimal(Int64(status)) } else { out.append(RowText.null) }
+            case .outcome: string(record.outcome.rawValue)
+            case .remoteAddress: string(record.actor.remoteAddress)
+            case .requestID: string(record.requestID)
+            case .resourceID: string(record.resourceID)
+            case .resourceType: string(record.resourceType)
+            case .seq: out.appendDecimal(Int64(seq))
+            case .time: string(time)
+            case .previousHash, .hash: break
+            }
+        }
+        out.append(UInt8(ascii: "}"))
     }
 
     /// The hash an event with these contents must carry.
     public static func computeHash(previousHash: Data, seq: Int, time: String, record: AuditRecord) -> Data {
-        var bytes = previousHash
-        bytes.append(canonicalBytes(seq: seq, time: time, record: record))
-        return SHA256.digest(bytes)
+        var buffer = ByteBuffer(capacity: 512)
+        defer { buffer.deallocate() }
+        previousHash.withUnsafeBytes { bytes in
+            if let start = bytes.bindMemory(to: UInt8.self).baseAddress { buffer.append(start, bytes.count) }
+        }
+        writeCanonical(seq: seq, time: time, record: record, to: &buffer)
+        return SHA256.digest(UnsafeRawBufferPointer(start: buffer.base, count: buffer.count))
     }
 }
 

@@ -11,15 +11,6 @@ enum ChainWalk {
     /// A stretch of seqs, in `AuditColumn` order.
     private static let sql = "SELECT \(AuditColumn.list) FROM audit_events WHERE seq BETWEEN ? AND ? ORDER BY seq"
 
-    /// `AuditEvent.canonicalBytes`' keys in its order, each with the `{` or `,` before it.
-    private static let fields: [([UInt8], AuditColumn)] = ([
-        ("{\"action\":", .action), (",\"actorIdentity\":", .actorIdentity), (",\"actorRole\":", .actorRole),
-        (",\"after\":", .after), (",\"before\":", .before), (",\"httpStatus\":", .httpStatus), (",\"outcome\":", .outcome),
-        (",\"remoteAddress\":", .remoteAddress), (",\"requestId\":", .requestID), (",\"resourceId\":", .resourceID),
-        (",\"resourceType\":", .resourceType), (",\"seq\":", .seq), (",\"time\":", .time),
-    ] as [(String, AuditColumn)]).map { (Array($0.0.utf8), $0.1) }
-
-
     /// Walks the whole chain in one read and checks every checkpoint against it: its signature,
     /// its key (when `trustedKey` is given, the only key allowed), the chain's hash at its seq,
     /// and that the chain reaches it at all.
@@ -127,7 +118,7 @@ enum ChainWalk {
             }
             canonical.count = 0
             previous.withUnsafeBufferPointer { canonical.append($0.baseAddress!, $0.count) }
-            for (key, column) in Self.fields {
+            for (key, column) in AuditEvent.canonicalFields {
                 canonical.append(key)
                 switch column {
                 case .httpStatus:

@@ -19,6 +19,24 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(JSONText.object([("z", "1"), ("m", "null")]), #"{"m":null,"z":1}"#)
     }
 
+    /// Objects are written into one string; the text is what joining the pieces gave, which
+    /// stored audit events and labels hold.
+    func testObjectsEqualTheirJoinedForm() {
+        let texts = ["", "a", "B", "a10", "a9", "é", "e\u{301}", "ü", "quote\"", "back\\slash", "ctl\u{1}", "tab\t", "😀", "z/y"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3_000 {
+            var map: [String: String] = [:]
+            for _ in 0..<Int.random(in: 0...6, using: &generator) {
+                map[texts.randomElement(using: &generator)! + texts.randomElement(using: &generator)!] = texts.randomElement(using: &generator)!
+            }
+            let joined = "{" + map.map { ($0.key, JSONText.string($0.value)) }.sorted { $0.0 < $1.0 }
+                .map { JSONText.string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
+            XCTAssertEqual(JSONText.object(map), joined)
+            let members = map.map { ($0.key, JSONText.string($0.value)) }
+            XCTAssertEqual(JSONText.object(members), joined)
+        }
+    }
+
     func testTimestampIsRFC3339UTCWithMilliseconds() {
         let date = Date(timeIntervalSince1970: 1_795_599_807.123_9)
         XCTAssertEqual(Timestamp.format(date), "2026-11-25T09:43:27.123Z")

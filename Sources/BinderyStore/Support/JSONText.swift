@@ -78,17 +78,48 @@ public enum JSONText {
     }
 
     /// An object from `(key, JSON value)` pairs, keys sorted, no insignificant white space.
+    /// Written into one string sized up front: every audit event's before and after are built
+    /// here, on the writer every write shares.
     public static func object(_ members: [(String, String)]) -> String {
-        "{" + members.sorted { $0.0 < $1.0 }.map { string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
+        let sorted = members.sorted { $0.0 < $1.0 }
+        var text = "{"
+        text.reserveCapacity(sorted.reduce(2) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 })
+        for (index, (key, value)) in sorted.enumerated() {
+            if index > 0 { text += "," }
+            appendString(key, to: &text)
+            text += ":"
+            text += value
+        }
+        text += "}"
+        return text
     }
 
     /// A string-to-string map as a JSON object with sorted keys.
     public static func object(_ map: [String: String]) -> String {
-        object(map.map { ($0.key, string($0.value)) })
+        var text = "{"
+        for (index, key) in map.keys.sorted().enumerated() {
+            if index > 0 { text += "," }
+            appendString(key, to: &text)
+            text += ":"
+            appendString(map[key]!, to: &text)
+        }
+        text += "}"
+        return text
     }
 
     /// An array of JSON values.
     public static func array(_ values: [String]) -> String {
         "[" + values.joined(separator: ",") + "]"
+    }
+
+    /// Appends `value` as `string(value)` writes it, without making that string when nothing needs escaping.
+    private static func appendString(_ value: String, to text: inout String) {
+        guard !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+            text += string(value)
+            return
+        }
+        text += "\""
+        text += value
+        text += "\""
     }
 }

@@ -5,7 +5,8 @@ import XCTest
 
 /// `JSONValueDecoder` decodes what `JSONDecoder` (configured as the generated code configures
 /// it) decodes from the same checked document, and refuses what it refuses: for every request
-/// body of the API, on valid documents and on thousands of mutations of them.
+/// body of the API, on valid documents and on thousands of mutations of them. So does
+/// `VMCreate(checked:)`, the create's own reader.
 final class JSONValueDecoderTests: XCTestCase {
     private static let examples: [String] = [
         #"{"name":"web-1","labels":{"a":"b","é/~":"\"\\"},"memory":[{"guestAddress":"0x0","size":1073741824},{"guestAddress":"0x100000000","size":2097152,"backing":{"path":"/m/g.img","offset":4096}}]}"#,
@@ -33,6 +34,9 @@ final class JSONValueDecoderTests: XCTestCase {
                 guard let checked = try? JSONParser.parse(mutated.serialized).canonical else { continue }
                 compared += 1
                 decoded += compare(Components.Schemas.VMCreate.self, checked)
+                // The busiest body's own reader takes exactly what JSONDecoder takes.
+                XCTAssertEqual(Components.Schemas.VMCreate(checked: checked), Self.decodedByJSONDecoder(Components.Schemas.VMCreate.self, checked),
+                               String(decoding: checked.serialized, as: UTF8.self))
                 decoded += compare(Components.Schemas.BindingCreate.self, checked)
                 decoded += compare(Components.Schemas.VMPatch.self, checked)
                 decoded += compare(Components.Schemas.Assignment.self, checked)
@@ -55,11 +59,16 @@ final class JSONValueDecoderTests: XCTestCase {
         XCTAssertThrowsError(try JSONValueDecoder.decode(Data.self, from: .string("AA==")), "left to JSONDecoder")
     }
 
-    /// 1 when both decoded (and agree), 0 when both refused; a failure when they differ.
-    private func compare<T: Decodable & Equatable>(_ type: T.Type, _ checked: JSONValue, file: StaticString = #filePath, line: UInt = #line) -> Int {
+    /// What the generated path's `JSONDecoder` makes of `checked`, serialized as the transport hands it on.
+    private static func decodedByJSONDecoder<T: Decodable>(_ type: T.Type, _ checked: JSONValue) -> T? {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { try RFC3339.Transcoder().decode($0.singleValueContainer().decode(String.self)) }
-        let expected = try? decoder.decode(type, from: Data(checked.serialized))
+        return try? decoder.decode(type, from: Data(checked.serialized))
+    }
+
+    /// 1 when both decoded (and agree), 0 when both refused; a failure when they differ.
+    private func compare<T: Decodable & Equatable>(_ type: T.Type, _ checked: JSONValue, file: StaticString = #filePath, line: UInt = #line) -> Int {
+        let expected = Self.decodedByJSONDecoder(type, checked)
         let actual = try? JSONValueDecoder.decode(type, from: checked)
         XCTAssertEqual(actual, expected, "\(type) from \(String(decoding: checked.serialized, as: UTF8.self))", file: file, line: line)
         return expected == nil ? 0 : 1

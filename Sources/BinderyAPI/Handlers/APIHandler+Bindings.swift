@@ -5,6 +5,15 @@ import Foundation
 extension APIHandler {
     func createBinding(_ input: Operations.createBinding.Input) async throws -> Operations.createBinding.Output {
         guard case let .json(body) = input.body else { throw APIError.badRequest("expected application/json") }
+        let record = try await createdBinding(body)
+        return .accepted(.init(headers: .init(ETag: etag(record.meta.resourceVersion), Location: "/v1/bindings/\(record.id)"),
+                               body: .json(Representation.binding(record))))
+    }
+
+    /// Checks `body` against the host's capabilities and the VM, device and PASIDs it names,
+    /// stores the binding with its audit event and wakes the reconciler: the binding as
+    /// stored. `createBinding` and `DirectWrites` answer with it.
+    func createdBinding(_ body: Components.Schemas.BindingCreate) async throws -> BindingRecord {
         let host = capabilities()
         var validation = Validation()
         let supported = host.nesting.formats.map { "\($0.name) versions \($0.versions.map(String.init).joined(separator: ","))" }
@@ -86,8 +95,7 @@ extension APIHandler {
             }
         }
         reconciler.wake(.binding(record.id))
-        return .accepted(.init(headers: .init(ETag: etag(record.meta.resourceVersion), Location: "/v1/bindings/\(record.id)"),
-                               body: .json(Representation.binding(record))))
+        return record
     }
 
     func listBindings(_ input: Operations.listBindings.Input) async throws -> Operations.listBindings.Output {

@@ -12,6 +12,15 @@ extension APIHandler {
 
     func createVM(_ input: Operations.createVM.Input) async throws -> Operations.createVM.Output {
         guard case let .json(body) = input.body else { throw APIError.badRequest("expected application/json") }
+        let record = try await createdVM(body)
+        return .created(.init(headers: .init(ETag: etag(record.meta.resourceVersion), Location: "/v1/vms/\(record.id)"),
+                              body: .json(Representation.vm(record))))
+    }
+
+    /// Checks `body` against the rules the contract cannot say (names, labels, guest memory and
+    /// its policy), stores the VM with its audit event and wakes the reconciler: the VM as
+    /// stored. `createVM` and `DirectWrites` answer with it.
+    func createdVM(_ body: Components.Schemas.VMCreate) async throws -> VMRecord {
         var validation = Validation()
         let name = body.name
         validation.checkVMName(name)
@@ -40,8 +49,7 @@ extension APIHandler {
             throw APIError.conflict("name-in-use", "a VM named \(value) exists")
         }
         reconciler.wake(.vm(record.id))
-        return .created(.init(headers: .init(ETag: etag(record.meta.resourceVersion), Location: "/v1/vms/\(record.id)"),
-                              body: .json(Representation.vm(record))))
+        return record
     }
 
     func listVMs(_ input: Operations.listVMs.Input) async throws -> Operations.listVMs.Output {

@@ -1,11 +1,13 @@
 import BinderyHTTP
 
 /// The creates, handed to their handler without the generated server code: the body the
-/// contract's checks parsed is decoded with `JSONValueDecoder` (the generated path serializes
-/// it and parses it again with `JSONDecoder`), the handler runs exactly as it does there, and
-/// its answer is written with `CompactJSONEncoder`. Same status, headers and body as the
-/// generated path (`DirectWritesTests`). A body the decoder does not take, or an Accept that is
-/// not plainly JSON, is left to the generated path before anything runs.
+/// contract's checks parsed is read into the generated input type (`VMCreate(checked:)`, or
+/// `JSONValueDecoder`; the generated path serializes it and parses it again with
+/// `JSONDecoder`), the handler's own create runs exactly as it does there, and the stored
+/// record is written as JSON by `VMJSON` and `BindingJSON`, as the reads on the event loop
+/// write it. Same status, headers and body as the generated path (`DirectWritesTests`). A
+/// body not read that way, or an Accept that is not plainly JSON, is left to the generated
+/// path before anything runs.
 struct DirectWrites: Sendable {
     /// One write: the checked request in; nil when the body is left to the generated path,
     /// else the run that hands the decoded input to the handler and writes its answer.
@@ -27,25 +29,21 @@ struct DirectWrites: Sendable {
         switch operationID {
         case "createVM":
             return { request in
-                guard let body = try? JSONValueDecoder.decode(Components.Schemas.VMCreate.self, from: request.body) else { return nil }
-                let input = Operations.createVM.Input(headers: .init(Idempotency_hyphen_Key: request.head.header("idempotency-key")), body: .json(body))
+                guard let body = Components.Schemas.VMCreate(checked: request.body)
+                    ?? (try? JSONValueDecoder.decode(Components.Schemas.VMCreate.self, from: request.body)) else { return nil }
                 return { handler in
-                    guard case let .created(created) = try await handler.createVM(input) else { throw unexpected("createVM") }
-                    switch created.body {
-                    case let .json(vm): return try json(201, [("ETag", created.headers.ETag), ("Location", created.headers.Location)], vm)
-                    }
+                    let record = try await handler.createdVM(body)
+                    return json(201, etag: etag(record.meta.resourceVersion), location: "/v1/vms/\(record.id)",
+                                body: try VMJSON.bytes(record, holder: nil))
                 }
             }
         case "createBinding":
             return { request in
                 guard let body = try? JSONValueDecoder.decode(Components.Schemas.BindingCreate.self, from: request.body) else { return nil }
-                let input = Operations.createBinding.Input(headers: .init(Idempotency_hyphen_Key: request.head.header("idempotency-key")),
-                                                           body: .json(body))
                 return { handler in
-                    guard case let .accepted(accepted) = try await handler.createBinding(input) else { throw unexpected("createBinding") }
-                    switch accepted.body {
-                    case let .json(binding): return try json(202, [("ETag", accepted.headers.ETag), ("Location", accepted.headers.Location)], binding)
-                    }
+                    let record = try await handler.createdBinding(body)
+                    return json(202, etag: etag(record.meta.resourceVersion), location: "/v1/bindings/\(record.id)",
+                                body: try BindingJSON.bytes(record))
                 }
             }
         default:
@@ -53,15 +51,9 @@ struct DirectWrites: Sendable {
         }
     }
 
-    /// The handler answered in a way this table does not write (its successes are the only
-    /// answers it returns; problems are thrown).
-    private static func unexpected(_ operationID: String) -> APIError {
-        .internalError("\(operationID) failed")
-    }
-
-    /// A JSON answer with the generated path's headers, in its order (an absent one is left out, as there).
-    private static func json<Body: Encodable>(_ status: Int, _ headers: [(String, String?)], _ body: Body) throws -> HTTPResponse {
-        HTTPResponse(status: status, headers: headers.compactMap { name, value in value.map { (name, $0) } } + [("Content-Type", "application/json; charset=utf-8")],
-                     body: try CompactJSONEncoder.encode(body))
+    /// A created resource's answer, with the generated path's headers in its order.
+    private static func json(_ status: Int, etag: String, location: String, body: [UInt8]) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [("ETag", etag), ("Location", location), ("Content-Type", "application/json; charset=utf-8")],
+                     body: body)
     }
 }

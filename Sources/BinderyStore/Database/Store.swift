@@ -44,20 +44,23 @@ public final class Store: Sendable {
             pool = try DatabasePool(path: path, configuration: configuration)
             // GRDB's WAL setup leaves the writer at synchronous=NORMAL, which can lose the last
             // commits on power loss. FULL fsyncs the WAL on every commit: a 2xx stays true.
-            try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                // Every queued write runs in its own savepoint, whose statement journal holds the
-                // pages it changes. Past 64 KiB SQLite spills that journal to a file in /var/tmp
-                // (a create's changes reach that), and then writes each page there before
-                // changing it. Kept in memory, the journal is one write's pages, emptied at its RELEASE.
-                try db.execute(sql: "PRAGMA temp_store = MEMORY")
-            }
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         } catch {
             throw StoreError.cannotOpen(path: path, reason: "\(error)")
         }
         self.path = path
         writer = GroupCommitWriter(database: pool, maximumBatchSize: maximumBatchSize)
         try (migrator ?? Migrator()).migrate(pool)
+        // Every queued write runs in its own savepoint, whose statement journal holds the pages
+        // it changes. Past 64 KiB SQLite spills that journal to a file in /var/tmp (a create's
+        // changes reach that) and then writes each page there before changing it. Kept in
+        // memory, the journal is one write's pages, emptied at its RELEASE. Set after the
+        // migrations, whose index builds may sort more than memory should hold.
+        do {
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA temp_store = MEMORY") }
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: "PRAGMA temp_store: \(error)")
+        }
     }
 
     /// Creates the database file 0600 when missing; tightens an existing one (and its WAL and

@@ -31,31 +31,6 @@ final class MigratorTests: XCTestCase {
         }
     }
 
-    /// Each queued write runs in a savepoint, whose statement journal holds the pages it
-    /// changes. Past 64 KiB SQLite would spill it to a file in /var/tmp and write every page
-    /// there first; the writer keeps it in memory (`temp_store = MEMORY`).
-    func testAWriteKeepsItsStatementJournalInMemory() async throws {
-        let store = try Store(dataDirectory: try makeScratchDirectory(self))
-        let kilobyte = String(repeating: "x", count: 1024)
-        try await store.write { db in
-            try db.execute(sql: "CREATE TABLE scratch (text TEXT NOT NULL)")
-            for _ in 0..<256 { try db.execute(sql: "INSERT INTO scratch (text) VALUES (?)", arguments: [kilobyte]) }
-        }
-        // Rewrites about 256 KiB of existing pages inside one write's savepoint.
-        let temporaryFiles = try await store.write { db -> [String] in
-            try db.execute(sql: "UPDATE scratch SET text = upper(text)")
-            return Self.openTemporaryFiles()
-        }
-        XCTAssertEqual(temporaryFiles, [], "a write's statement journal went to disk")
-    }
-
-    /// SQLite's temporary files this process holds open (`etilqs_…`, unlinked once open).
-    private static func openTemporaryFiles() -> [String] {
-        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        return descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0) }
-            .filter { $0.contains("etilqs_") }
-    }
-
     func testRerunIsANoOp() throws {
         let directory = try makeScratchDirectory(self)
         _ = try Store(dataDirectory: directory)

@@ -51,16 +51,6 @@ public final class Store: Sendable {
         self.path = path
         writer = GroupCommitWriter(database: pool, maximumBatchSize: maximumBatchSize)
         try (migrator ?? Migrator()).migrate(pool)
-        // Every queued write runs in its own savepoint, whose statement journal holds the pages
-        // it changes. Past 64 KiB SQLite spills that journal to a file in /var/tmp (a create's
-        // changes reach that) and then writes each page there before changing it. Kept in
-        // memory, the journal is one write's pages, emptied at its RELEASE. Set after the
-        // migrations, whose index builds may sort more than memory should hold.
-        do {
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA temp_store = MEMORY") }
-        } catch {
-            throw StoreError.cannotOpen(path: path, reason: "PRAGMA temp_store: \(error)")
-        }
     }
 
     /// Creates the database file 0600 when missing; tightens an existing one (and its WAL and

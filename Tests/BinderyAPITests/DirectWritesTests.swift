@@ -87,6 +87,15 @@ final class DirectWritesTests: XCTestCase {
                                     substitutions: [("-g\"", "-d\"")])
         XCTAssertEqual(accepts, 201)
         XCTAssertEqual(directCount("createVM", 201), 7)
+        // Accept headers the generated code refuses as malformed are refused on both paths, nothing created.
+        for accept in ["application/json;q=2", "application/json, */json", "application/json;q=-0.5", "application/json;q=nan"] {
+            let refused = await compare("/v1/vms", { #"{"name":"malformed-accept-\#($0)"}"# }, headers: [("Accept", accept)],
+                                        substitutions: [("-g\"", "-d\"")])
+            XCTAssertEqual(refused, 400, accept)
+        }
+        XCTAssertEqual(directCount("createVM", 201), 7)
+        let listed = await transport.respond(to: fixture.request("GET", "/v1/vms?limit=1000"))
+        XCTAssertFalse(String(decoding: listed.body, as: UTF8.self).contains("malformed-accept"), "a refused request created nothing")
     }
 
     func testCreatedBindingsEqualTheGeneratedOnes() async throws {
@@ -131,5 +140,8 @@ final class DirectWritesTests: XCTestCase {
         // A caller who may not create is refused before any path runs.
         let refused = await transport.respond(to: fixture.request("POST", "/v1/vms", body: #"{"name":"nope"}"#, peer: TransportFixture.reader))
         XCTAssertEqual(refused.status, 403)
+        XCTAssertEqual(directCount("createVM", 201), 1, "the refused create ran on no path")
+        let listed = await transport.respond(to: fixture.request("GET", "/v1/vms?limit=1000"))
+        XCTAssertFalse(String(decoding: listed.body, as: UTF8.self).contains(#""name":"nope""#))
     }
 }

@@ -12,6 +12,7 @@ final class JSONValueDecoderTests: XCTestCase {
         #"{"name":"web-1","labels":{"a":"b","é/~":"\"\\"},"memory":[{"guestAddress":"0x0","size":1073741824},{"guestAddress":"0x100000000","size":2097152,"backing":{"path":"/m/g.img","offset":4096}}]}"#,
         #"{"vm":"vm-0123456789abcdef0123456789abcdef","device":"0000:3b:00.0","type":"guest-page-table","guestPasid":5,"hostPasid":77,"format":"intel-vtd","version":1,"pageTable":{"address":"0x1000","addressWidth":48},"vtd":{"sre":true,"eafe":false,"pcd":true,"pwt":false,"emte":true,"cd":false,"pat":7,"emt":1}}"#,
         #"{"name":"renamed","labels":{"k":"v"}}"#,
+        #"{"name":"many","labels":{"a0":"0","a1":"1","a2":"2","a3":"3","a4":"4","a5":"5","a6":"6","a7":"7","a8":"8","a9":"9","b0":"0","b1":"1","b2":"2","b3":"3","b4":"4","b5":"5","b6":"6","b7":"7","b8":"8","b9":"9"}}"#,
         #"{"managed":true}"#,
         #"{"ttlSeconds":60}"#,
         #"{"address":"0x2000","addressWidth":57}"#,

@@ -72,7 +72,10 @@ final class JSONSchema: Sendable {
         case let names as [String]: types = Set(names)
         default: types = []
         }
-        typeMask = types.reduce(0) { mask, name in mask | (JSONValue.SchemaType(name: name)?.bit ?? 0) }
+        typeMask = try types.reduce(0) { mask, name in
+            guard let type = JSONValue.SchemaType(name: name) else { throw ContractError("unknown schema type \(name)") }
+            return mask | type.bit
+        }
         var properties: [String: JSONSchema] = [:]
         for (name, value) in node["properties"] as? [String: Any] ?? [:] {
             properties[name] = try child(value)

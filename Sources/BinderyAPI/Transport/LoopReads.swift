@@ -156,9 +156,11 @@ struct LoopReads: Sendable {
                 let parts = member.split(separator: ";", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
                 let media = parts[0]
                 let halves = media.split(separator: "/", omittingEmptySubsequences: false)
-                guard halves.count == 2, !halves[0].isEmpty, !halves[1].isEmpty, !media.contains("ndjson") else { return false }
+                // What the generated code refuses as malformed (`*/json`, a q outside 0...1) is its to answer.
+                guard halves.count == 2, !halves[0].isEmpty, !halves[1].isEmpty, halves[0] != "*" || halves[1] == "*",
+                      !media.contains("ndjson") else { return false }
                 for parameter in parts.dropFirst() {
-                    guard parameter.hasPrefix("q="), Double(parameter.dropFirst(2)) != nil else { return false }
+                    guard parameter.hasPrefix("q="), let quality = Double(parameter.dropFirst(2)), (0...1).contains(quality) else { return false }
                 }
                 if media == "application/json" || media == "*/*" || media == "application/*" { admitsJSON = true }
             }

@@ -44,6 +44,8 @@ let package = Package(
         ),
         // C shim: epoll, accept4, eventfd — absent from Swift's Glibc module.
         .target(name: "CBinderySockets"),
+        // C shim: SQLite's process-wide settings (sqlite3_config is variadic).
+        .target(name: "CBinderySQLite", linkerSettings: [.linkedLibrary("sqlite3")]),
 
         // Build-time tool and plugin that embed Migrations/*.sql into BinderyStore.
         .executableTarget(name: "EmbedMigrations", swiftSettings: strictSettings),
@@ -75,6 +77,7 @@ let package = Package(
             name: "BinderyStore",
             dependencies: [
                 "COpenSSL",
+                "CBinderySQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the audit chain walk that reads row buffers in place.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

@@ -31,6 +31,62 @@ final class MigratorTests: XCTestCase {
         }
     }
 
+    /// Each queued write runs in a savepoint, whose statement journal holds the pages it
+    /// changes. SQLite spills it to a file in /var/tmp past 64 KiB by default and then writes
+    /// every page there first; `Store.configureSQLite` keeps 128 KiB in memory, and past that
+    /// a bulk write still spills (and succeeds), so its memory stays bounded. The setting
+    /// applies only before SQLite's first connection and other tests open theirs first, so
+    /// this runs in a fresh process of the test binary.
+    func testAWriteKeepsItsStatementJournalInMemoryUpToItsBound() async throws {
+        guard ProcessInfo.processInfo.environment["BINDERY_FRESH_TEST_PROCESS"] != nil else {
+            return try runInFreshProcess("BinderyStoreTests.MigratorTests/testAWriteKeepsItsStatementJournalInMemoryUpToItsBound")
+        }
+        let store = try Store(dataDirectory: try makeScratchDirectory(self))
+        XCTAssertTrue(Store.configureSQLite(), "the setting took before SQLite's first connection")
+        let kilobyte = String(repeating: "x", count: 1024)
+        try await store.write { db in
+            try db.execute(sql: "CREATE TABLE scratch (text TEXT NOT NULL)")
+            for _ in 0..<8_192 { try db.execute(sql: "INSERT INTO scratch (text) VALUES (?)", arguments: [kilobyte]) }
+        }
+        // About 80 KiB of existing pages rewritten inside one write's savepoint: in memory.
+        let small = try await store.write { db -> [String] in
+            try db.execute(sql: "UPDATE scratch SET text = upper(text) WHERE rowid <= 60")
+            return Self.openTemporaryFiles()
+        }
+        XCTAssertEqual(small, [], "a write's statement journal went to disk")
+        // About 8 MiB: past the bound the journal spills rather than growing in memory, and the write succeeds.
+        let bulk = try await store.write { db -> [String] in
+            try db.execute(sql: "UPDATE scratch SET text = text || 'y'")
+            return Self.openTemporaryFiles()
+        }
+        XCTAssertFalse(bulk.isEmpty, "a bulk write's statement journal stays bounded in memory")
+        let rewritten = try await store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM scratch WHERE text LIKE '%y'") }
+        XCTAssertEqual(rewritten, 8_192)
+    }
+
+    /// SQLite's temporary files this process holds open (`etilqs_…`, unlinked once open).
+    private static func openTemporaryFiles() -> [String] {
+        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0) }
+            .filter { $0.contains("etilqs_") }
+    }
+
+    /// Runs `test` alone in a new process of this test binary and fails unless it passes there.
+    private func runInFreshProcess(_ test: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = [test]
+        process.environment = ProcessInfo.processInfo.environment.merging(["BINDERY_FRESH_TEST_PROCESS": "1"]) { _, new in new }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("Executed 1 test, with 0 failures"), text)
+    }
+
     func testRerunIsANoOp() throws {
         let directory = try makeScratchDirectory(self)
         _ = try Store(dataDirectory: directory)

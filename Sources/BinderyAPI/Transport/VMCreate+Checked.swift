@@ -2,7 +2,7 @@ extension Components.Schemas.VMCreate {
     /// The create read member by member from a document the contract's checks passed, as the
     /// generated `init(from:)` reads it with `JSONDecoder`: `name` a string; `labels` absent,
     /// null or an object of strings; `memory` absent, null or an array of regions; no other
-    /// member. Nil for anything else (`JSONValueDecoder` then has its turn). A POST /v1/vms
+    /// member. Nil for anything else, which the generated path then answers. A POST /v1/vms
     /// is the busiest write; read this way it costs a tenth of the generic decoder
     /// (`JSONValueDecoderTests` holds both equal to `JSONDecoder`).
     init?(checked document: JSONValue) {

@@ -3,10 +3,7 @@
 public enum JSONText {
     /// `value` as a JSON string literal (RFC 8259 escaping; non-ASCII kept as UTF-8).
     public static func string(_ value: String) -> String {
-        let utf8 = value.utf8
-        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            return "\"" + value + "\""
-        }
+        if !needsEscape(value) { return "\"" + value + "\"" }
         var contiguous = value
         contiguous.makeContiguousUTF8()
         let escaped = contiguous.utf8.withContiguousStorageIfAvailable { bytes in
@@ -114,12 +111,17 @@ public enum JSONText {
 
     /// Appends `value` as `string(value)` writes it, without making that string when nothing needs escaping.
     private static func appendString(_ value: String, to text: inout String) {
-        guard !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+        guard !needsEscape(value) else {
             text += string(value)
             return
         }
         text += "\""
         text += value
         text += "\""
+    }
+
+    /// Whether `value` has a byte JSON must escape (a control character, `"` or `\\`).
+    private static func needsEscape(_ value: String) -> Bool {
+        value.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
     }
 }

@@ -33,6 +33,8 @@ final class Contract: Sendable {
         let body: JSONSchema?
         /// Whether the body is required.
         let isBodyRequired: Bool
+        /// The media types its success (2xx) responses carry, e.g. `application/json`.
+        var successMediaTypes: [String] = []
     }
 
     /// Every operation, keyed `METHOD path-template`.
@@ -83,8 +85,15 @@ final class Contract: Sendable {
                         body = try JSONSchema(schema, resolve: resolve)
                     }
                 }
+                var successMediaTypes: [String] = []
+                for (code, response) in node["responses"] as? [String: Any] ?? [:] where code.hasPrefix("2") {
+                    var response = response as? [String: Any] ?? [:]
+                    if let reference = response["$ref"] as? String { response = try resolve(reference) }
+                    successMediaTypes += (response["content"] as? [String: Any] ?? [:]).keys.sorted()
+                }
                 operations[method.uppercased() + " " + path] = Operation(
-                    id: id, method: method.uppercased(), path: path, parameters: merged, body: body, isBodyRequired: isBodyRequired)
+                    id: id, method: method.uppercased(), path: path, parameters: merged, body: body, isBodyRequired: isBodyRequired,
+                    successMediaTypes: successMediaTypes)
             }
         }
         self.operations = operations

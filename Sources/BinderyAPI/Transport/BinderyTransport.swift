@@ -146,6 +146,10 @@ final class BinderyTransport: ServerTransport, HTTPHandler, @unchecked Sendable 
         } catch {
             return error.response
         }
+        if let refusal = AcceptCheck.refusal(of: request.head, operationID: route.operation.id,
+                                             mediaTypes: route.operation.successMediaTypes) {
+            return refusal.response
+        }
         if answersReadsDirectly, request.head.method == "GET", let poolRead = route.poolRead, LoopReads.acceptsJSON(request.head),
            let query = LoopReads.plainQuery(request.head.query, allowed: poolRead.queryKeys, decodingEscapes: true) {
             let started = ContinuousClock.now

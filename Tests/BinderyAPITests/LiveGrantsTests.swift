@@ -87,6 +87,64 @@ final class LiveGrantsTests: XCTestCase {
     }
 }
 
+extension LiveGrantsTests {
+    /// A rewrite in place of the same size, within the tick of the file's last change, keeps its
+    /// stamp (inode, size, times): swapping one identity for another of the same length still
+    /// applies to the next look. Kernels before 6.13 stamp files from a clock that moves every
+    /// few milliseconds; later ones give a file whose times were read a fine-grained time at its
+    /// next change. Times rounded to a second (as some file systems keep them) make the case
+    /// the same on every kernel.
+    func testASameSizeRewriteWithinOneClockTickAppliesToTheNextLook() throws {
+        let path = directory + "/roles.json"
+        let second: Int64 = 1_000_000_000
+        func grantAdmin(to who: String) throws {
+            try Data(#"{"uri:spiffe://test/\#(who)":"admin"}"#.utf8).write(to: URL(fileURLWithPath: path))  // in place
+        }
+        func stamp() -> [Int64] {
+            var info = stat()
+            XCTAssertEqual(stat(path, &info), 0)
+            return [Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_ctim.tv_sec)]
+        }
+        var reproduced = 0
+        for attempt in 0..<50 where reproduced < 5 {
+            try grantAdmin(to: "alice")
+            let grants = try LiveGrants(path: path, configured: RoleMap(), log: { _ in }, timeGranularity: second)
+            XCTAssertEqual(grants.current().roles["uri:spiffe://test/alice"], .admin)
+            let before = stamp()
+            try grantAdmin(to: "bobby")  // alice revoked, bobby granted
+            guard stamp() == before else { continue }  // the second turned: not the case under test
+            reproduced += 1
+            let now = grants.current().roles
+            XCTAssertNil(now["uri:spiffe://test/alice"], "attempt \(attempt): the revoked identity keeps its role")
+            XCTAssertEqual(now["uri:spiffe://test/bobby"], .admin, "attempt \(attempt)")
+        }
+        XCTAssertGreaterThan(reproduced, 0, "no rewrite landed in the second of the last change in 50 tries")
+    }
+
+    /// A file written in place and read within its tick is read again at each look until it
+    /// settles; an unparseable one is logged once, not at every look.
+    func testAFileReadWithinItsTickIsLoggedOncePerChange() throws {
+        let path = directory + "/roles.json"
+        try write("reader", to: path, atomically: false)
+        let logged = LogLines()
+        let grants = try LiveGrants(path: path, configured: RoleMap(), log: { logged.append($0) })
+        try Data("not json, and long enough".utf8).write(to: URL(fileURLWithPath: path))
+        for _ in 0..<50 { XCTAssertEqual(role(grants), .reader) }
+        XCTAssertEqual(logged.lines.filter { $0.contains("not reloaded") }.count, 1, logged.lines.joined(separator: "\n"))
+        try write("auditor", to: path, atomically: false)
+        for _ in 0..<50 { XCTAssertEqual(role(grants), .auditor) }
+        XCTAssertEqual(logged.lines.filter { $0.contains("reloaded from") }.count, 1, logged.lines.joined(separator: "\n"))
+    }
+}
+
+/// Log lines a test collects.
+private final class LogLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected: [String] = []
+    var lines: [String] { lock.withLock { collected } }
+    func append(_ line: String) { lock.withLock { collected.append(line) } }
+}
+
 /// A flag threads set and read.
 private final class StopFlag: @unchecked Sendable {
     private let lock = NSLock()

@@ -5,45 +5,95 @@ import Synchronization
 /// `bindery pki issue-client`) is re-read whenever it changes on disk, so granting or revoking
 /// a role applies to the next request without a restart. The config file's grants win. A file
 /// that stops parsing keeps the last good grants and is logged once per change.
+///
+/// A change is seen by the file's stamp (device, inode, size, modification and change times),
+/// except within a clock tick: file times come from the kernel's coarse clock, so a rewrite in
+/// place of the same size in the tick of the last change keeps the stamp (an identity swapped
+/// for another of the same length). Until the file was last read `settleMargin` after its last
+/// change, each look reads its bytes again, as git treats a "racily clean" index entry.
 package final class LiveGrants: Sendable {
     private struct Stamp: Equatable {
-        var device: UInt64 = 0, inode: UInt64 = 0, size: Int64 = -1, seconds: Int = 0, nanoseconds: Int = 0
+        var device: UInt64 = 0, inode: UInt64 = 0, size: Int64 = -1
+        /// Modification and status change times, in nanoseconds since the epoch.
+        var modified: Int64 = 0, changed: Int64 = 0
+    }
+
+    /// What a read of the file found.
+    private enum Contents: Equatable {
+        case missing
+        case unreadable(String)
+        case bytes(Data)
     }
 
     private struct Cache {
         var stamp = Stamp()
+        var contents = Contents.missing
         var merged = RoleMap()
+        /// Whether the stamp alone tells the next change: the file was read `settleMargin`
+        /// after its last change, so any later change gets a later time.
+        var isSettled = false
     }
+
+    /// How long after a change a read must come for the stamp to be trusted: well past the
+    /// kernel's tick (1–10 ms) and a one-second timestamp granularity.
+    static let settleMargin: Int64 = 2_000_000_000
 
     private let path: String?
     private let configured: RoleMap
     private let log: @Sendable (String) -> Void
     private let changed: @Sendable (_ before: RoleMap, _ after: RoleMap) -> Void
     private let cache = Mutex(Cache())
+    /// File times are rounded down to this many nanoseconds (1: as the kernel gives them).
+    private let timeGranularity: Int64
 
     /// Grants from the file at `path` (none: only `configured`) merged with `configured` (which
     /// win). `changed` hears of every reload that changed the grants in force (to audit it).
+    /// `timeGranularity` (tests) rounds file times down, as a file system with coarser times
+    /// (one second on some) keeps them.
     package init(path: String?, configured: RoleMap, log: @escaping @Sendable (String) -> Void,
-                 changed: @escaping @Sendable (_ before: RoleMap, _ after: RoleMap) -> Void = { _, _ in }) throws {
+                 changed: @escaping @Sendable (_ before: RoleMap, _ after: RoleMap) -> Void = { _, _ in },
+                 timeGranularity: Int64 = 1) throws {
         self.path = path
+        self.timeGranularity = max(timeGranularity, 1)
         self.configured = configured
         self.log = log
         self.changed = changed
+        guard let path else {
+            cache.withLock { $0.merged = configured }
+            return
+        }
         // Stamped before reading, as `current` does: a change landing between the two is
         // seen at the first request (stamped after, it would pass for the old contents).
-        let stamp = path.map(Self.stamp(of:)) ?? Stamp()
-        let initial = try path.map { try RoleMap.load(from: $0) } ?? RoleMap()
-        cache.withLock { $0 = Cache(stamp: stamp, merged: Self.merge(initial, configured)) }
+        let stamp = stamp(of: path)
+        let readAt = Self.wallClock()
+        let contents = Self.read(path)
+        let initial = try Self.grants(in: contents, at: path)
+        cache.withLock {
+            $0 = Cache(stamp: stamp, contents: contents, merged: Self.merge(initial, configured),
+                       isSettled: Self.isSettled(stamp, readAt: readAt))
+        }
     }
 
     /// The grants now.
     package func current() -> RoleMap {
         guard let path else { return configured }
-        let stamp = Self.stamp(of: path)
-        if let unchanged = cache.withLock({ $0.stamp == stamp ? $0.merged : nil }) { return unchanged }
+        let stamp = stamp(of: path)
+        if let unchanged = cache.withLock({ $0.isSettled && $0.stamp == stamp ? $0.merged : nil }) { return unchanged }
+        let readAt = Self.wallClock()
+        let contents = Self.read(path)
+        let isSettled = Self.isSettled(stamp, readAt: readAt)
+        // The bytes last read (a changed stamp, or a look within the tick of the last change).
+        if let same = cache.withLock({ cache -> RoleMap? in
+            guard cache.contents == contents else { return nil }
+            cache.stamp = stamp
+            cache.isSettled = isSettled
+            return cache.merged
+        }) {
+            return same
+        }
         var merged: RoleMap?
         do {
-            merged = Self.merge(try RoleMap.load(from: path), configured)
+            merged = Self.merge(try Self.grants(in: contents, at: path), configured)
             log("role grants reloaded from \(path)")
         } catch {
             log("role grants in \(path) not reloaded, keeping the previous ones: \(error)")
@@ -51,6 +101,8 @@ package final class LiveGrants: Sendable {
         let (before, after) = cache.withLock { cache -> (RoleMap, RoleMap) in
             let before = cache.merged
             cache.stamp = stamp
+            cache.contents = contents
+            cache.isSettled = isSettled
             if let merged { cache.merged = merged }
             return (before, cache.merged)
         }
@@ -62,10 +114,56 @@ package final class LiveGrants: Sendable {
         RoleMap(file.roles.merging(configured.roles) { _, configured in configured })
     }
 
-    private static func stamp(of path: String) -> Stamp {
+    /// The grants `contents` hold: none for a missing file.
+    private static func grants(in contents: Contents, at path: String) throws -> RoleMap {
+        switch contents {
+        case .missing: return RoleMap()
+        case let .unreadable(reason): throw RoleMapError(path: path, reason: reason)
+        case let .bytes(data): return try RoleMap.parse(data, from: path)
+        }
+    }
+
+    private static func read(_ path: String) -> Contents {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let error = errno
+            return error == ENOENT ? .missing : .unreadable("open: \(String(cString: strerror(error))) (errno \(error))")
+        }
+        defer { close(fd) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count == 0 { return .bytes(data) }
+            if count < 0 {
+                let error = errno
+                if error == EINTR { continue }
+                return .unreadable("read: \(String(cString: strerror(error))) (errno \(error))")
+            }
+            data.append(contentsOf: buffer[0..<count])
+            // Far past any real roles file: a file that keeps growing is not read for ever.
+            if data.count > 16 * 1024 * 1024 { return .unreadable("larger than 16 MiB") }
+        }
+    }
+
+    private static func isSettled(_ stamp: Stamp, readAt: Int64) -> Bool {
+        readAt - max(stamp.modified, stamp.changed) >= settleMargin
+    }
+
+    private static func wallClock() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    private func stamp(of path: String) -> Stamp {
         var info = stat()
         guard stat(path, &info) == 0 else { return Stamp() }
+        func nanoseconds(_ time: timespec) -> Int64 {
+            let exact = Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+            return exact - exact % timeGranularity
+        }
         return Stamp(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
-                     seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec)
+                     modified: nanoseconds(info.st_mtim), changed: nanoseconds(info.st_ctim))
     }
 }

@@ -40,7 +40,11 @@ package struct RoleMap: Sendable, Equatable {
     /// Reads a JSON object of identity → role name; a missing file is an empty map.
     package static func load(from path: String) throws -> RoleMap {
         guard FileManager.default.fileExists(atPath: path) else { return RoleMap() }
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try parse(Data(contentsOf: URL(fileURLWithPath: path)), from: path)
+    }
+
+    /// The map in `data`, the contents of the roles file at `path` (named in errors).
+    package static func parse(_ data: Data, from path: String) throws -> RoleMap {
         let names: [String: String]
         do {
             names = try JSONDecoder().decode([String: String].self, from: data)

@@ -23,7 +23,9 @@ final class KernelHost: @unchecked Sendable {
 
     private let lock = NSLock()
     private var contexts: [String: any VMIOMMUContext] = [:]
-    private var vmLocks: [String: NSLock] = [:]
+    /// Per-VM locks while someone holds or waits for them (then dropped: a process that sees a
+    /// million VMs come and go keeps none of theirs).
+    private var vmLocks: [String: VMLock] = [:]
     private var attachments: [String: String] = [:]   // device → VM
     private var bound: [String: BoundTable] = [:]       // binding → table
     private var reserved: [String: (vmID: String, pasid: UInt32)] = [:]  // binding → PASID allocated, not bound
@@ -91,18 +93,33 @@ final class KernelHost: @unchecked Sendable {
     /// Drops reservations of `vmID` (its container released them).
     func dropReservations(of vmID: String) { lock.withLock { reserved = reserved.filter { $0.value.vmID != vmID } } }
 
+    /// A VM's lock and how many callers hold or wait for it (guarded by `lock`).
+    private final class VMLock {
+        let lock = NSLock()
+        var users = 0
+    }
+
     /// Runs `body` holding the VM's lock: one kernel conversation per container at a time.
     func withVM<T>(_ vmID: String, _ body: () throws -> T) rethrows -> T {
-        let vmLock = lock.withLock { () -> NSLock in
-            if let existing = vmLocks[vmID] { return existing }
-            let created = NSLock()
-            vmLocks[vmID] = created
-            return created
+        let vmLock = lock.withLock { () -> VMLock in
+            let entry = vmLocks[vmID] ?? VMLock()
+            vmLocks[vmID] = entry
+            entry.users += 1
+            return entry
         }
-        vmLock.lock()
-        defer { vmLock.unlock() }
+        vmLock.lock.lock()
+        defer {
+            vmLock.lock.unlock()
+            lock.withLock {
+                vmLock.users -= 1
+                if vmLock.users == 0 { vmLocks[vmID] = nil }
+            }
+        }
         return try body()
     }
+
+    /// VMs whose lock someone holds or waits for (for tests).
+    var lockedVMCount: Int { lock.withLock { vmLocks.count } }
 
     private var kept: [String: [String: Int32]] = [:]   // VM → kept name → fd
 

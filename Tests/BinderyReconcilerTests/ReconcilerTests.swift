@@ -317,6 +317,7 @@ final class ReconcilerTests: ReconcilerTestCase {
         XCTAssertEqual(order, ["binding.unbind", "binding.unbind", "binding.unbind", "device.detach", "vm.teardown"])
         XCTAssertEqual(tombstones, 3)
         XCTAssertTrue(verification.isValid)
+        XCTAssertEqual(reconciler.kernel.lockedVMCount, 0, "the torn-down VM's lock is gone")
         await reconciler.stop()
     }
 

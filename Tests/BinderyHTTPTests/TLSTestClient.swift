@@ -91,6 +91,21 @@ final class TLSTestClient: @unchecked Sendable {
         }
     }
 
+    /// Sends each of `texts` as its own TLS record, all in one write(2): the server finds every
+    /// record waiting at once, as from a client whose writes the network coalesced.
+    func sendRecordsInOneWrite(_ texts: [String]) throws {
+        guard let socketBIO = SSL_get_wbio(ssl), BIO_up_ref(socketBIO) == 1 else { throw Failure(description: "no write BIO") }
+        let memory = BIO_new(BIO_s_mem())!
+        SSL_set0_wbio(ssl, memory)  // takes `memory`; drops the SSL's own reference to the socket BIO
+        defer { SSL_set0_wbio(ssl, socketBIO) }  // takes the reference counted up above
+        for text in texts { try send(text) }
+        var records = [UInt8](repeating: 0, count: Int(BIO_ctrl_pending(memory)))
+        let count = records.withUnsafeMutableBytes { BIO_read(memory, $0.baseAddress, Int32($0.count)) }
+        guard count == records.count, count > 0 else { throw Failure(description: "the records were not written: \(count)") }
+        let written = records.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard written == count else { throw Failure(description: "write(2) sent \(written) of \(count) bytes: errno \(errno)") }
+    }
+
     /// Reads more bytes; false at EOF or error.
     private func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 16384)

@@ -289,25 +289,37 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Reads what is there (unless a request is in flight or output is backed up), then parses.
+    ///
+    /// A read that leaves OpenSSL holding nothing ends the reading: epoll is level-triggered and
+    /// says so if the socket has more, which saves the read(2) that would only answer EAGAIN.
+    /// What OpenSSL holds (records read ahead) epoll cannot see, so after parsing, reading goes
+    /// on while it holds some and the connection may read: stopped at a limit (a request in
+    /// flight, output backed up, input full), it goes on when that clears (`complete`, `flush`).
     private func readAndProcess(_ connection: Connection) {
         var sawEOF = false
         let inputLimit = configuration.limits.maxRequestLine + configuration.limits.maxHeaderBytes
             + configuration.limits.maxBodyBytes + 64 * 1024
-        reading: while !connection.isDispatched && connection.pendingOutput < configuration.outputBufferLimit
-                        && connection.unreadCount < inputLimit {
-            let outcome = scratch.withUnsafeMutableBytes { connection.tls.read(into: $0) }
-            switch outcome {
-            case let .done(count):
-                connection.input.append(contentsOf: scratch[0..<count])
-                if connection.deadlineKind == .body { connection.setDeadline(.body, after: configuration.bodyIdleTimeout, now: Self.now()) }
-            case .wantRead: break reading
-            case .wantWrite: break reading
-            case .closed: sawEOF = true; break reading
-            case .failed: close(connection); return
-            }
+        func mayRead() -> Bool {
+            !connection.isDispatched && connection.pendingOutput < configuration.outputBufferLimit && connection.unreadCount < inputLimit
+                && connection.phase == .open
         }
-        process(connection)
-        guard connections[connection.token] != nil else { return }
+        var restIsOnTheSocket = false
+        repeat {
+            reading: while mayRead() {
+                let outcome = scratch.withUnsafeMutableBytes { connection.tls.read(into: $0) }
+                switch outcome {
+                case let .done(count):
+                    connection.input.append(contentsOf: scratch[0..<count])
+                    if connection.deadlineKind == .body { connection.setDeadline(.body, after: configuration.bodyIdleTimeout, now: Self.now()) }
+                    if !connection.tls.hasBufferedInput { restIsOnTheSocket = true; break reading }
+                case .wantRead, .wantWrite: restIsOnTheSocket = true; break reading
+                case .closed: sawEOF = true; restIsOnTheSocket = true; break reading
+                case .failed: close(connection); return
+                }
+            }
+            process(connection)
+            guard connections[connection.token] != nil else { return }
+        } while !restIsOnTheSocket && !sawEOF && mayRead() && connection.tls.hasBufferedInput
         if sawEOF { connection.isInputClosed = true }
         if connection.isInputClosed && connection.isDispatched {
             abandon(connection)

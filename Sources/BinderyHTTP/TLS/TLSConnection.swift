@@ -56,8 +56,9 @@ final class TLSConnection {
         _ = SSL_shutdown(ssl)
     }
 
-    /// True while OpenSSL holds decrypted bytes not yet read (epoll will not say so).
-    var hasBufferedPlaintext: Bool { SSL_pending(ssl) > 0 }
+    /// True while OpenSSL holds bytes it took from the socket and `read` has not returned yet
+    /// (decrypted, or records read ahead): epoll will not say so.
+    var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
 
     /// The verified client's identity and certificate fingerprint.
     func peerIdentity() -> (identity: String, kind: PeerInfo.IdentityKind, fingerprint: String)? {

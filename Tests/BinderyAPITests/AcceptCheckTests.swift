@@ -59,6 +59,24 @@ final class AcceptCheckTests: XCTestCase {
         }
     }
 
+    /// The audit listing answers with a type its Accept admits, by the serializer's rule: NDJSON
+    /// when JSON is not admitted or asked for below it, JSON otherwise; never a 500.
+    func testTheAuditListingChoosesATypeItsAcceptAdmits() async throws {
+        _ = try await fixture.created("/v1/vms", #"{"name":"audited"}"#)
+        let cases: [(String, String)] = [
+            ("application/x-ndjson, application/problem+json", "application/x-ndjson"), ("application/x-ndjson, text/plain", "application/x-ndjson"),
+            ("application/x-ndjson;q=0", "application/x-ndjson"), ("application/x-ndjson, */*;q=0.1", "application/x-ndjson"),
+            ("application/x-ndjson;q=0.5, application/json", "application/json"), ("application/x-ndjson, application/json", "application/json"),
+            ("application/x-ndjson;q=0.9, application/*;q=0.5", "application/x-ndjson"), ("*/*", "application/json"),
+        ]
+        for (accept, type) in cases {
+            let response = await answer("GET", "/v1/audit", accept: accept)
+            XCTAssertEqual(response.status, 200, "\(accept): \(text(response))")
+            let contentType = response.headers.first { $0.name.lowercased() == "content-type" }?.value ?? ""
+            XCTAssertTrue(contentType.hasPrefix(type), "\(accept): answered \(contentType), not \(type)")
+        }
+    }
+
     /// Every operation of the contract, asked for a media type none answers with: refused
     /// before any work (406), or earlier for its own reasons (a body it lacks), never a 500.
     func testNoOperationAnswersAnUnacceptableAcceptWithAServerError() async throws {

@@ -18,17 +18,27 @@ extension APIHandler {
         let limit = try Validation.pageLimit(q.limit)
         let query = try Self.auditQuery(actor: q.actor, action: q.action, resourceType: q.resourceType, resourceID: q.resourceId,
                                         outcome: q.outcome?.rawValue, since: q.since, until: q.until, after: q.after)
-        // NDJSON only when asked for above JSON: no Accept header (which the generated code reads
-        // as "every type") or */* gets a JSON page, never the whole history.
-        let accept = input.headers.accept
-        let ndjson = accept.filter { $0.contentType == .application_x_hyphen_ndjson }.map(\.quality.doubleValue).max()
-        let json = accept.filter { $0.contentType != .application_x_hyphen_ndjson }.map(\.quality.doubleValue).max()
-        let wantsNDJSON = (ndjson ?? 0) > (json ?? 0)
-        if wantsNDJSON {
+        if Self.wantsNDJSON(input.headers.accept.map { ($0.contentType.rawValue, $0.quality.doubleValue) }) {
             return .ok(.init(body: .application_x_hyphen_ndjson(
                 HTTPBody(AuditExport(store: store, query: query), length: .unknown, iterationBehavior: .single))))
         }
         return .ok(.init(body: .json(try await store.read { db in try Self.auditPage(query, limit: limit, in: db) })))
+    }
+
+    /// Whether a listing answers with the NDJSON export: only when named in Accept, and either
+    /// JSON is not admitted at all or NDJSON is asked for above it. No Accept header, or `*/*`,
+    /// gets a JSON page, never the whole history. "Admitted" is the generated serializer's rule
+    /// (`validateAcceptIfPresent`: the exact type, `application/*` or `*/*`, whatever the q), so
+    /// the type chosen is one it writes; `AcceptCheck` has refused an Accept admitting neither.
+    static func wantsNDJSON(_ accept: [(range: String, quality: Double)]) -> Bool {
+        func admits(_ range: String, _ type: String) -> Bool {
+            let range = range.lowercased()
+            return range == type || range == "application/*" || range == "*/*"
+        }
+        let named = accept.filter { $0.range.lowercased() == "application/x-ndjson" }.map(\.quality)
+        guard let ndjson = named.max() else { return false }
+        let json = accept.filter { admits($0.range, "application/json") }.map(\.quality)
+        return json.isEmpty || ndjson > json.max()!
     }
 
     /// The store's query for the documented filters (the contract's checks have passed them).

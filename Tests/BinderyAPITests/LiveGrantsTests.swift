@@ -121,6 +121,39 @@ extension LiveGrantsTests {
         XCTAssertGreaterThan(reproduced, 0, "no rewrite landed in the second of the last change in 50 tries")
     }
 
+    /// Threads looking while the file changes report each change once, in the order the file
+    /// went through them: never an older file's grants over a newer one's (the audit chain
+    /// would record grants and revocations that never were).
+    func testChangesSeenByManyThreadsAreReportedInTheOrderTheFileWentThroughThem() throws {
+        let path = directory + "/roles.json"
+        func grant(_ index: Int) throws {
+            try Data(#"{"uri:spiffe://test/\#(index)":"admin"}"#.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
+        func index(_ map: RoleMap) -> Int? { map.roles.keys.first.flatMap { Int($0.split(separator: "/").last ?? "") } }
+        try grant(0)
+        let reported = ChangeLog()
+        let grants = try LiveGrants(path: path, configured: RoleMap(), log: { _ in }, changed: { reported.append($0, $1) })
+        let stop = StopFlag()
+        let group = DispatchGroup()
+        for _ in 0..<3 {
+            DispatchQueue.global().async(group: group) {
+                while !stop.isSet { _ = grants.current() }
+            }
+        }
+        for next in 1...300 {
+            try grant(next)
+            XCTAssertEqual(index(grants.current()), next)
+        }
+        stop.set()
+        group.wait()
+        let changes = reported.changes
+        XCTAssertEqual(changes.count, 300, "one report per change")
+        for (position, change) in changes.enumerated() {
+            XCTAssertEqual(index(change.before), position, "report \(position) starts from the grants before it")
+            XCTAssertEqual(index(change.after), position + 1, "report \(position) ends at the next file")
+        }
+    }
+
     /// A file written in place and read within its tick is read again at each look until it
     /// settles; an unparseable one is logged once, not at every look.
     func testAFileReadWithinItsTickIsLoggedOncePerChange() throws {
@@ -135,6 +168,14 @@ extension LiveGrantsTests {
         for _ in 0..<50 { XCTAssertEqual(role(grants), .auditor) }
         XCTAssertEqual(logged.lines.filter { $0.contains("reloaded from") }.count, 1, logged.lines.joined(separator: "\n"))
     }
+}
+
+/// Changes `LiveGrants` reports, in the order it reported them.
+private final class ChangeLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected: [(before: RoleMap, after: RoleMap)] = []
+    var changes: [(before: RoleMap, after: RoleMap)] { lock.withLock { collected } }
+    func append(_ before: RoleMap, _ after: RoleMap) { lock.withLock { collected.append((before, after)) } }
 }
 
 /// Log lines a test collects.

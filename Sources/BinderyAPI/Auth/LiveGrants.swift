@@ -30,7 +30,7 @@ package final class LiveGrants: Sendable {
         var contents = Contents.missing
         var merged = RoleMap()
         /// Whether the stamp alone tells the next change: the file was read `settleMargin`
-        /// after its last change, so any later change gets a later time.
+        /// after its last change (status change time), so any later change gets a later time.
         var isSettled = false
     }
 
@@ -43,6 +43,8 @@ package final class LiveGrants: Sendable {
     private let log: @Sendable (String) -> Void
     private let changed: @Sendable (_ before: RoleMap, _ after: RoleMap) -> Void
     private let cache = Mutex(Cache())
+    /// Held by the one caller reloading the file.
+    private let reloading = NSLock()
     /// File times are rounded down to this many nanoseconds (1: as the kernel gives them).
     private let timeGranularity: Int64
 
@@ -77,6 +79,16 @@ package final class LiveGrants: Sendable {
     /// The grants now.
     package func current() -> RoleMap {
         guard let path else { return configured }
+        let stamp = stamp(of: path)
+        if let unchanged = cache.withLock({ $0.isSettled && $0.stamp == stamp ? $0.merged : nil }) { return unchanged }
+        return reloading.withLock { reload(path) }
+    }
+
+    /// Stats, reads and installs the file, one caller at a time (`reloading`): a slower reload
+    /// never installs older contents over a newer one's, nor tells `changed` of a change back
+    /// and forth (which would audit a grant that never was). Stamped again under the lock, so
+    /// a change made before this look began is read.
+    private func reload(_ path: String) -> RoleMap {
         let stamp = stamp(of: path)
         if let unchanged = cache.withLock({ $0.isSettled && $0.stamp == stamp ? $0.merged : nil }) { return unchanged }
         let readAt = Self.wallClock()
@@ -146,8 +158,10 @@ package final class LiveGrants: Sendable {
         }
     }
 
+    /// By the status change time alone: the kernel sets it at every change, from its own clock,
+    /// where a modification time can be set to anything (`touch -d`, `cp -p`), even the future.
     private static func isSettled(_ stamp: Stamp, readAt: Int64) -> Bool {
-        readAt - max(stamp.modified, stamp.changed) >= settleMargin
+        readAt - stamp.changed >= settleMargin
     }
 
     private static func wallClock() -> Int64 {

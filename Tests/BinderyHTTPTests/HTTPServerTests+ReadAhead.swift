@@ -50,4 +50,25 @@ extension HTTPServerTests {
             }
         }
     }
+
+    /// A client that sends its requests and shuts down its side without close_notify (as
+    /// `ncat --send-only` does): every request is answered and the connection closes at once,
+    /// not when its keep-alive deadline comes (after the FIN, EPOLLIN is no longer watched, so
+    /// the loop must read to the end itself).
+    func testRequestsFollowedByAHalfCloseAreAnsweredAndTheConnectionCloses() throws {
+        let port = try start(MixedHandler()) { $0.keepAliveTimeout = .seconds(60) }
+        for count in [1, 40] {
+            let connection = try client(port)
+            let records = (0..<count).map { "GET /now/\($0) HTTP/1.1\r\nHost: x\r\n\r\n" }
+            try connection.sendRecordsInOneWrite(records)
+            XCTAssertEqual(Glibc.shutdown(connection.fd, Int32(SHUT_WR)), 0)
+            for index in 0..<count {
+                guard let response = connection.readResponse() else { return XCTFail("\(count) requests: no answer \(index)") }
+                XCTAssertEqual(response.body, "/now/\(index) 0")
+            }
+            let started = Date()
+            eventually("the server closes the half-closed connection") { self.server!.connectionCount == 0 }
+            XCTAssertLessThan(Date().timeIntervalSince(started), 5, "held open \(count) requests after the FIN")
+        }
+    }
 }

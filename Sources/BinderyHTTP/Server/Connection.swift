@@ -48,6 +48,9 @@ final class Connection {
     /// The peer sends nothing more (EPOLLRDHUP, or a read reached the end of the stream):
     /// neither EPOLLIN nor EPOLLRDHUP is watched again, as both would stay ready for ever.
     var isInputClosed = false
+    /// The last read stopped because OpenSSL must write first (a reply to a KeyUpdate with the
+    /// send buffer full): EPOLLOUT, not EPOLLIN, says when to read again.
+    var readWantsWrite = false
     var deadline: UInt64 = 0
     var deadlineKind = Deadline.none
     /// The epoll mask registered now.

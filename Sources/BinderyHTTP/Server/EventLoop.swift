@@ -291,7 +291,8 @@ final class EventLoop: @unchecked Sendable {
     /// Reads what is there (unless a request is in flight or output is backed up), then parses.
     ///
     /// A read that leaves OpenSSL holding nothing ends the reading: epoll is level-triggered and
-    /// says so if the socket has more, which saves the read(2) that would only answer EAGAIN.
+    /// says so if the socket has more, which saves the read(2) that would only answer EAGAIN
+    /// (not once the peer has shut down its side: EPOLLIN is no longer asked for then).
     /// What OpenSSL holds (records read ahead) epoll cannot see, so after parsing, reading goes
     /// on while it holds some and the connection may read: stopped at a limit (a request in
     /// flight, output backed up, input full), it goes on when that clears (`complete`, `flush`).
@@ -304,6 +305,7 @@ final class EventLoop: @unchecked Sendable {
                 && connection.phase == .open
         }
         var restIsOnTheSocket = false
+        connection.readWantsWrite = false
         repeat {
             reading: while mayRead() {
                 let outcome = scratch.withUnsafeMutableBytes { connection.tls.read(into: $0) }
@@ -311,8 +313,10 @@ final class EventLoop: @unchecked Sendable {
                 case let .done(count):
                     connection.input.append(contentsOf: scratch[0..<count])
                     if connection.deadlineKind == .body { connection.setDeadline(.body, after: configuration.bodyIdleTimeout, now: Self.now()) }
-                    if !connection.tls.hasBufferedInput { restIsOnTheSocket = true; break reading }
-                case .wantRead, .wantWrite: restIsOnTheSocket = true; break reading
+                    // Once the peer has shut down its side, EPOLLIN is no longer asked for: read to the end.
+                    if !connection.tls.hasBufferedInput && !connection.isInputClosed { restIsOnTheSocket = true; break reading }
+                case .wantRead: restIsOnTheSocket = true; break reading
+                case .wantWrite: connection.readWantsWrite = true; restIsOnTheSocket = true; break reading
                 case .closed: sawEOF = true; restIsOnTheSocket = true; break reading
                 case .failed: close(connection); return
                 }
@@ -591,7 +595,8 @@ final class EventLoop: @unchecked Sendable {
 
     private func updateInterest(_ connection: Connection) {
         var mask = connection.isInputClosed ? 0 : BINDERY_EPOLLRDHUP
-        if connection.pendingOutput > 0 || connection.phase == .handshaking && connection.interest & BINDERY_EPOLLOUT != 0 {
+        if connection.pendingOutput > 0 || connection.readWantsWrite
+            || connection.phase == .handshaking && connection.interest & BINDERY_EPOLLOUT != 0 {
             mask |= BINDERY_EPOLLOUT
         }
         let isReading = !connection.isDispatched && connection.pendingOutput < configuration.outputBufferLimit

@@ -27,11 +27,15 @@ int bindery_sha256(const void *data, size_t length, unsigned char digest[32]);
 /// TLS 1.2 minimum, no renegotiation, no compression, server cipher preference, and a
 /// fresh ECDHE key per handshake. Records are read ahead: one read(2) takes a record's header
 /// and body (and any records behind it) instead of two, so the event loop must read on while
-/// `SSL_has_pending` says OpenSSL holds input. Returns 1 on success.
+/// `SSL_has_pending` says OpenSSL holds input. A peer that shuts down its side without
+/// close_notify is read as a clean end (SSL_OP_IGNORE_UNEXPECTED_EOF), so the requests it sent
+/// before are answered: HTTP's own framing (Content-Length, chunked) finds a truncated body,
+/// which is never dispatched. Returns 1 on success.
 static inline int bindery_tls_configure_server(SSL_CTX *ctx) {
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) return 0;
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE
-                             | SSL_OP_SINGLE_ECDH_USE | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_SSLv3);
+                             | SSL_OP_SINGLE_ECDH_USE | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_SSLv3
+                             | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_read_ahead(ctx, 1);

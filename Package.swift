@@ -113,7 +113,7 @@ let package = Package(
             name: "BinderyAPI",
             dependencies: [
                 "BinderyVMM", "BinderyNotify", "BinderyBuildInfo",
-                "BinderyHTTP", "BinderyStore", "BinderyReconciler",
+                "BinderyHTTP", "BinderyStore", "BinderyReconciler", "BinderyKernel",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

@@ -1,3 +1,4 @@
+import BinderyKernel
 import Foundation
 import Synchronization
 
@@ -22,7 +23,7 @@ package final class LiveGrants: Sendable {
     private enum Contents: Equatable {
         case missing
         case unreadable(String)
-        case bytes(Data)
+        case bytes([UInt8])
     }
 
     private struct Cache {
@@ -79,8 +80,7 @@ package final class LiveGrants: Sendable {
     /// The grants now.
     package func current() -> RoleMap {
         guard let path else { return configured }
-        let stamp = stamp(of: path)
-        if let unchanged = cache.withLock({ $0.isSettled && $0.stamp == stamp ? $0.merged : nil }) { return unchanged }
+        if let unchanged = settledGrants(at: stamp(of: path)) { return unchanged }
         return reloading.withLock { reload(path) }
     }
 
@@ -90,7 +90,7 @@ package final class LiveGrants: Sendable {
     /// a change made before this look began is read.
     private func reload(_ path: String) -> RoleMap {
         let stamp = stamp(of: path)
-        if let unchanged = cache.withLock({ $0.isSettled && $0.stamp == stamp ? $0.merged : nil }) { return unchanged }
+        if let unchanged = settledGrants(at: stamp) { return unchanged }
         let readAt = Self.wallClock()
         let contents = Self.read(path)
         let isSettled = Self.isSettled(stamp, readAt: readAt)
@@ -122,6 +122,11 @@ package final class LiveGrants: Sendable {
         return after
     }
 
+    /// The grants in the cache when the file was last read settled and still has `stamp`.
+    private func settledGrants(at stamp: Stamp) -> RoleMap? {
+        cache.withLock { $0.isSettled && $0.stamp == stamp ? $0.merged : nil }
+    }
+
     private static func merge(_ file: RoleMap, _ configured: RoleMap) -> RoleMap {
         RoleMap(file.roles.merging(configured.roles) { _, configured in configured })
     }
@@ -131,30 +136,14 @@ package final class LiveGrants: Sendable {
         switch contents {
         case .missing: return RoleMap()
         case let .unreadable(reason): throw RoleMapError(path: path, reason: reason)
-        case let .bytes(data): return try RoleMap.parse(data, from: path)
+        case let .bytes(bytes): return try RoleMap.parse(Data(bytes), from: path)
         }
     }
 
     private static func read(_ path: String) -> Contents {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let error = errno
-            return error == ENOENT ? .missing : .unreadable("open: \(String(cString: strerror(error))) (errno \(error))")
-        }
-        defer { close(fd) }
-        var data = Data()
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count == 0 { return .bytes(data) }
-            if count < 0 {
-                let error = errno
-                if error == EINTR { continue }
-                return .unreadable("read: \(String(cString: strerror(error))) (errno \(error))")
-            }
-            data.append(contentsOf: buffer[0..<count])
-            // Far past any real roles file: a file that keeps growing is not read for ever.
-            if data.count > 16 * 1024 * 1024 { return .unreadable("larger than 16 MiB") }
+        switch LinuxSyscalls().readFile(path) {
+        case let .success(bytes): return .bytes(bytes)
+        case let .failure(error): return error.code == ENOENT ? .missing : .unreadable("reading it failed: \(error)")
         }
     }
 

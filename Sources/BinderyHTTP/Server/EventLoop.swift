@@ -304,7 +304,7 @@ final class EventLoop: @unchecked Sendable {
             !connection.isDispatched && connection.pendingOutput < configuration.outputBufferLimit && connection.unreadCount < inputLimit
                 && connection.phase == .open
         }
-        var restIsOnTheSocket = false
+        var wouldBlock = false  // OpenSSL holds at most part of a record: wait for epoll
         connection.readWantsWrite = false
         repeat {
             reading: while mayRead() {
@@ -314,16 +314,16 @@ final class EventLoop: @unchecked Sendable {
                     connection.input.append(contentsOf: scratch[0..<count])
                     if connection.deadlineKind == .body { connection.setDeadline(.body, after: configuration.bodyIdleTimeout, now: Self.now()) }
                     // Once the peer has shut down its side, EPOLLIN is no longer asked for: read to the end.
-                    if !connection.tls.hasBufferedInput && !connection.isInputClosed { restIsOnTheSocket = true; break reading }
-                case .wantRead: restIsOnTheSocket = true; break reading
-                case .wantWrite: connection.readWantsWrite = true; restIsOnTheSocket = true; break reading
-                case .closed: sawEOF = true; restIsOnTheSocket = true; break reading
+                    if !connection.tls.hasBufferedInput && !connection.isInputClosed { break reading }
+                case .wantRead: wouldBlock = true; break reading
+                case .wantWrite: connection.readWantsWrite = true; wouldBlock = true; break reading
+                case .closed: sawEOF = true; break reading
                 case .failed: close(connection); return
                 }
             }
             process(connection)
             guard connections[connection.token] != nil else { return }
-        } while !restIsOnTheSocket && !sawEOF && mayRead() && connection.tls.hasBufferedInput
+        } while !wouldBlock && !sawEOF && mayRead() && connection.tls.hasBufferedInput
         if sawEOF { connection.isInputClosed = true }
         if connection.isInputClosed && connection.isDispatched {
             abandon(connection)

@@ -143,4 +143,26 @@ final class ContractCheckTests: XCTestCase {
         XCTAssertEqual(String(decoding: checked.serialized, as: UTF8.self), #"{"a":[8192,1.5,"x\"y",true,null]}"#)
         XCTAssertNil(problems("POST", "/v1/vms", "/v1/vms", body: #"{"name":"a","memory":[{"guestAddress":"0x0","size":8192.0}]}"#))
     }
+
+    func testQueryDecodingAnswersAsFoundationDoes() throws {
+        var inputs = ["", "limit=100", "a+b", "%41%62", "%4", "%", "%zz", "%E2%82%AC", "%C3%28", "%2B+%20", "x%00y", "%e2%82%ac", "café", "100%"]
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("%+aF0 9é/".unicodeScalars)
+        for _ in 0..<2_000 {
+            inputs.append(String(String.UnicodeScalarView((0..<Int.random(in: 0...8, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })))
+        }
+        for input in inputs {
+            let decoded = QueryString.decode(Substring(input))
+            if let foundation = input.replacingOccurrences(of: "+", with: " ").removingPercentEncoding {
+                XCTAssertEqual(decoded, foundation, input)
+            } else if let decoded {
+                // Foundation refuses some bytes that are not UTF-8 (and repairs others): they are repaired.
+                XCTAssertTrue(decoded.contains("\u{FFFD}"), "\(input) → \(decoded)")
+            }
+        }
+        XCTAssertNil(QueryString.decode("%4"))
+        XCTAssertNil(QueryString.decode("a%zz"))
+        XCTAssertEqual(QueryString.decode("%C3%28"), "\u{FFFD}(")
+        XCTAssertEqual(QueryString.decode("%2B+%20"), "+  ")
+    }
 }

@@ -24,7 +24,8 @@ final class TransportFixture {
     init(directWrites: Bool) async throws {
         directory = NSTemporaryDirectory() + "bindery-transport-" + UUID().uuidString
         let kernel = try HostKernel.open(.simulated, sysfsRoot: "/sys", simulatedHost: "type1-nesting", faults: "", dataDirectory: directory)
-        store = try Store(dataDirectory: directory)
+        // As the service opens it: GETs and lists answer from the stored representations.
+        store = try Store(dataDirectory: directory, renderer: APIRepresentations())
         let reconciler = Reconciler(store: store, kernel: kernel, dataDirectory: directory)
         self.reconciler = reconciler
         try await reconciler.start()

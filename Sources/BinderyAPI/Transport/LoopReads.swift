@@ -59,6 +59,10 @@ struct LoopReads: Sendable {
         case "getBinding":
             return ({ reads, request in
                 guard let id = request.plainPath("id") else { return nil }
+                if let stored = try reads.stored(request, { tag, db in try StoredRepresentations.binding(id, tag: tag, in: db) }) {
+                    guard let stored else { throw APIError.missing("binding", id) }
+                    return stored
+                }
                 guard let record = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.bindingRecord(id, in: db) })
                 else { throw APIError.missing("binding", id) }
                 return json(bytes: try BindingJSON.bytes(record), etag: etag(record.meta.resourceVersion))
@@ -66,6 +70,10 @@ struct LoopReads: Sendable {
         case "getVM":
             return ({ reads, request in
                 guard let id = request.plainPath("id") else { return nil }
+                if let stored = try reads.stored(request, { tag, db in try StoredRepresentations.vm(id, tag: tag, in: db) }) {
+                    guard let stored else { throw APIError.missing("vm", id) }
+                    return stored
+                }
                 guard let (record, holder) = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.vmRecord(id, in: db) }) else {
                     throw APIError.missing("vm", id)
                 }
@@ -77,23 +85,59 @@ struct LoopReads: Sendable {
                 guard request.hasPlainIntegers(), request.integer("limit") ?? 100 <= loopPageLimit else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
                 let after = request.string("after")
-                let (page, next) = try reads.store.readHere(slot: request.loop) { db in
-                    try ReadViews.vmRecords(after: after, limit: limit, in: db)
-                }
-                return json(bytes: try list(page, next: next) { item, body in try VMJSON.append(item.record, holder: item.holder, to: &body) })
+                return json(bytes: try reads.store.readHere(slot: request.loop) { db in
+                    if let tag = reads.store.renderer?.tag, let body = try storedList(limit: limit, { item in
+                        try StoredRepresentations.vmPage(after: after, limit: limit, tag: tag, in: db, item)
+                    }) { return body }
+                    let (page, next) = try ReadViews.vmRecords(after: after, limit: limit, in: db)
+                    return try list(page, next: next) { item, body in try VMJSON.append(item.record, holder: item.holder, to: &body) }
+                })
             }, ["limit", "after"])
         case "listBindings":
             return ({ reads, request in
                 guard request.hasPlainIntegers(), request.integer("limit") ?? 100 <= loopPageLimit else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
                 let vm = request.string("vm"), device = request.string("device"), after = request.string("after")
-                let (page, next) = try reads.store.readHere(slot: request.loop, oneStatement: true) { db in
-                    try ReadViews.bindingRecords(vm: vm, device: device, after: after, limit: limit, in: db)
-                }
-                return json(bytes: try list(page, next: next) { record, body in try BindingJSON.append(record, to: &body) })
+                // One statement either way (stored, or the columns when one is not): no transaction needed.
+                return json(bytes: try reads.store.readHere(slot: request.loop, oneStatement: true) { db in
+                    if let tag = reads.store.renderer?.tag, let body = try storedList(limit: limit, { item in
+                        try StoredRepresentations.bindingPage(vmID: vm, deviceAddress: device, after: after, limit: limit, tag: tag, in: db, item)
+                    }) { return body }
+                    let (page, next) = try ReadViews.bindingRecords(vm: vm, device: device, after: after, limit: limit, in: db)
+                    return try list(page, next: next) { record, body in try BindingJSON.append(record, to: &body) }
+                })
             }, ["limit", "after", "vm", "device"])
         default: return nil
         }
+    }
+
+    /// The response for one resource from its stored representation (`StoredRepresentations`):
+    /// nil when the store keeps none or this one is not rendered (read the columns), .some(nil)
+    /// when it does not exist.
+    private func stored(_ request: LoopRequest, _ lookup: ([UInt8], StoreTransaction) throws -> StoredRepresentations.Lookup) throws
+        -> HTTPResponse?? {
+        guard let tag = store.renderer?.tag else { return nil }
+        switch try store.readHere(slot: request.loop, oneStatement: true, { db in try lookup(tag, db) }) {
+        case let .found(body, resourceVersion): return .some(Self.json(bytes: body, etag: etag(resourceVersion)))
+        case .missing: return .some(nil)
+        case .unrendered: return nil
+        }
+    }
+
+    /// A list page written from stored representations, as `list` writes it; nil when one of
+    /// them is not rendered (`page` answers false), for the caller to read the columns.
+    private static func storedList(limit: Int, _ page: ((UnsafeRawBufferPointer) throws -> Void) throws -> (rendered: Bool, next: String?))
+        throws -> [UInt8]? {
+        var body = Array(#"{"items":["#.utf8)
+        body.reserveCapacity(limit * 640 + 64)
+        var first = true
+        let (rendered, next) = try page { json in
+            if !first { body.append(UInt8(ascii: ",")) }
+            first = false
+            body.append(contentsOf: json)
+        }
+        guard rendered else { return nil }
+        return close(&body, next: next)
     }
 
     /// A list page as the generated types write it: the items, then the cursor when there is one.
@@ -104,6 +148,11 @@ struct LoopReads: Sendable {
             if index > 0 { body.append(UInt8(ascii: ",")) }
             try item(element, &body)
         }
+        return close(&body, next: next)
+    }
+
+    /// Ends a list's items, then writes the cursor when there is one.
+    private static func close(_ body: inout [UInt8], next: String?) -> [UInt8] {
         body.append(UInt8(ascii: "]"))
         if let next {
             body.append(contentsOf: #","nextCursor":"#.utf8)

@@ -16,6 +16,8 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
     private let database: any DatabaseWriter
     private let maximumBatchSize: Int
+    /// Runs last in every transaction, after the batch's writes (`StoredRepresentations.renderStale`).
+    private let beforeCommit: (@Sendable (Database) throws -> Void)?
     private let queue = DispatchQueue(label: "bindery.store.group-commit")
     // Guarded by `lock`.
     private let lock = NSLock()
@@ -26,10 +28,12 @@ public final class GroupCommitWriter: @unchecked Sendable {
     public let committed = CommitSignal()
 
     /// A writer over `database`. `maximumBatchSize` 1 gives one commit per write (for comparison).
-    public init(database: any DatabaseWriter, maximumBatchSize: Int = 512) {
+    /// `beforeCommit` runs in each transaction after its writes; if it throws, the batch fails.
+    public init(database: any DatabaseWriter, maximumBatchSize: Int = 512, beforeCommit: (@Sendable (Database) throws -> Void)? = nil) {
         precondition(maximumBatchSize >= 1, "a batch holds at least one write")
         self.database = database
         self.maximumBatchSize = maximumBatchSize
+        self.beforeCommit = beforeCommit
     }
 
     /// Commits and writes so far.
@@ -103,6 +107,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
                             throw StoreError.batchRolledBack(reason: "\(job.failure.map { "\($0)" } ?? "unknown")")
                         }
                     }
+                    try beforeCommit?(db)
                     return .commit
                 }
             }

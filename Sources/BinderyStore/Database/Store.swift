@@ -19,11 +19,15 @@ public final class Store: Sendable {
     public let pool: DatabasePool
     /// The group-commit writer every write goes through.
     public let writer: GroupCommitWriter
+    /// Writes the representations kept with VMs and bindings (`StoredRepresentations`); nil:
+    /// none are written, and readers use the columns.
+    public let renderer: (any RepresentationRenderer)?
 
     /// Opens (creating if needed) the database in `dataDirectory` and migrates it. A data
     /// directory it creates is 0700: it holds the audit history and every VM's desired state.
     /// - Parameter maximumBatchSize: 1 turns group commit off (for comparisons).
-    public convenience init(dataDirectory: String, maximumBatchSize: Int = 512, migrator: Migrator? = nil) throws {
+    public convenience init(dataDirectory: String, maximumBatchSize: Int = 512, migrator: Migrator? = nil,
+                            renderer: (any RepresentationRenderer)? = nil) throws {
         do {
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
@@ -31,12 +35,13 @@ public final class Store: Sendable {
             throw StoreError.cannotOpen(path: dataDirectory, reason: "mkdir: \(error.localizedDescription)")
         }
         try self.init(path: (dataDirectory as NSString).appendingPathComponent(Store.fileName),
-                      maximumBatchSize: maximumBatchSize, migrator: migrator)
+                      maximumBatchSize: maximumBatchSize, migrator: migrator, renderer: renderer)
     }
 
     /// Opens (creating if needed) the database file at `path` and migrates it. The file, and
     /// so its WAL and shared-memory files (SQLite gives them the database's mode), are 0600.
-    public init(path: String, maximumBatchSize: Int = 512, migrator: Migrator? = nil) throws {
+    /// With a `renderer`, every transaction renders the representations it made stale.
+    public init(path: String, maximumBatchSize: Int = 512, migrator: Migrator? = nil, renderer: (any RepresentationRenderer)? = nil) throws {
         Self.configureSQLite()
         try Self.restrictToOwner(path)
         var configuration = Configuration()
@@ -52,7 +57,10 @@ public final class Store: Sendable {
             throw StoreError.cannotOpen(path: path, reason: "\(error)")
         }
         self.path = path
-        writer = GroupCommitWriter(database: pool, maximumBatchSize: maximumBatchSize)
+        self.renderer = renderer
+        var renderStale: (@Sendable (Database) throws -> Void)?
+        if let renderer { renderStale = { db in try StoredRepresentations.renderStale(with: renderer, in: db) } }
+        writer = GroupCommitWriter(database: pool, maximumBatchSize: maximumBatchSize, beforeCommit: renderStale)
         try (migrator ?? Migrator()).migrate(pool)
     }
 
@@ -90,6 +98,27 @@ public final class Store: Sendable {
     /// Runs `body` in a durable group-committed transaction (see `GroupCommitWriter`).
     public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await writer.write(body)
+    }
+
+    /// Renders, `batch` rows per write, the representations of VMs and bindings that are not
+    /// `renderer`'s (rows from before migration 0009, or written by another build), until none
+    /// are left or the task is cancelled. Returns how many it rendered.
+    public func renderMissingRepresentations(batch: Int = 512) async throws -> Int {
+        guard let renderer else { return 0 }
+        var rendered = 0
+        for kind in [StoredRepresentations.renderMissingVMs, StoredRepresentations.renderMissingBindings] {
+            var cursor = ""
+            while !Task.isCancelled {
+                let (last, count) = try await write { [cursor] db in
+                    let before = db.totalChangesCount
+                    return (try kind(cursor, batch, renderer, db), db.totalChangesCount - before)
+                }
+                guard let last else { break }
+                cursor = last
+                rendered += count
+            }
+        }
+        return rendered
     }
 
     /// Runs `body` on a reader connection, in a consistent snapshot.

@@ -7,11 +7,12 @@ public enum BindingRepository {
     public static func create(_ spec: BindingSpec, id: String = ResourceID.make(prefix: "bnd"), actor: AuditActor,
                               requestID: String? = nil, in db: Database) throws -> BindingRecord {
         let now = Timestamp.now()
+        // Representation NULL: rendered before the commit (`StoredRepresentations`).
         do {
             try db.cachedStatement(sql: """
                 INSERT INTO bindings (id, vm_id, device_address, type, guest_pasid, requested_host_pasid, format, version,
-                    page_table_address, address_width, format_fields, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    page_table_address, address_width, format_fields, created_at, updated_at, representation)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
                 """).execute(arguments: [id, spec.vmID, spec.deviceAddress, spec.type, spec.guestPASID, spec.requestedHostPASID,
                                          spec.format, spec.version, Int64(bitPattern: spec.pageTableAddress), spec.addressWidth,
                                          spec.formatFields, now, now])
@@ -135,8 +136,8 @@ public enum BindingRepository {
         return try db.cachedStatement(sql: sql).map(arguments + [after ?? "", limit] as [any SQLParameter], record)
     }
 
-    /// `page`'s SELECT (its last two arguments, the cursor and the limit, to be appended).
-    static func pageQuery(vmID: String?, deviceAddress: String?) -> (sql: String, arguments: [String]) {
+    /// `page`'s SELECT of `columns` (its last two arguments, the cursor and the limit, to be appended).
+    static func pageQuery(vmID: String?, deviceAddress: String?, columns: String = columns) -> (sql: String, arguments: [String]) {
         let (filter, arguments) = ownerFilter(vmID: vmID, deviceAddress: deviceAddress)
         return ("SELECT \(columns) FROM bindings WHERE deletion_requested_at IS NULL\(filter) AND id > ? ORDER BY id LIMIT ?", arguments)
     }

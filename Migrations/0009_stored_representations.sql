@@ -1,15 +1,12 @@
--- What GET and list answer for each VM and binding, stored with it: the JSON clients read,
--- after an 8-byte tag naming the renderer that wrote it (Store.renderer). A list of 100 VMs
--- then reads 100 values instead of three range reads decoded into records and encoded again.
--- NULL: stale, rendered again before the transaction that made it stale commits
--- (GroupCommitWriter). x'' (rows from before this migration) or another renderer's tag:
--- read from the columns as before, until Store.renderMissingRepresentations reaches it.
--- The triggers make any change to what a representation shows mark it stale, whichever code
--- path wrote it.
-ALTER TABLE vms ADD COLUMN representation BLOB DEFAULT x'';
-ALTER TABLE bindings ADD COLUMN representation BLOB DEFAULT x'';
-CREATE INDEX vms_unrendered ON vms(id) WHERE representation IS NULL AND deletion_requested_at IS NULL;
-CREATE INDEX bindings_unrendered ON bindings(id) WHERE representation IS NULL AND deletion_requested_at IS NULL;
+-- What GET and list answer for each VM and binding, kept with it once a read asked for it:
+-- the JSON clients read, after an 8-byte tag naming the build that rendered it
+-- (StoredRepresentations). A list of 100 VMs then reads 100 values instead of three range
+-- reads decoded into records and encoded again.
+-- NULL, or another build's tag: not rendered; reads use the columns and ask the writer to
+-- render it (Store.requestRendering). The triggers set it NULL in the transaction that
+-- changes anything it shows, whichever code path wrote it: a tagged representation is current.
+ALTER TABLE vms ADD COLUMN representation BLOB;
+ALTER TABLE bindings ADD COLUMN representation BLOB;
 
 -- An update that leaves the representation as it was changed something it shows.
 CREATE TRIGGER vms_representation_stale AFTER UPDATE ON vms

@@ -4,9 +4,9 @@ import BinderyStore
 import Foundation
 import XCTest
 
-/// The representations kept with each VM and binding (`StoredRepresentations`) are what the
-/// columns give at every commit, whichever write made them stale; rows of another build are
-/// read from the columns until rendered again.
+/// The representations kept with each VM and binding (`StoredRepresentations`) are never
+/// served stale, whichever write changed what they show; a read of one that is not rendered
+/// (NULL, or another build's) answers from the columns and has the writer render it.
 final class StoredRepresentationsTests: XCTestCase {
     private var fixture: TransportFixture!
     private var store: Store { fixture.store }
@@ -20,29 +20,52 @@ final class StoredRepresentationsTests: XCTestCase {
         await fixture.stop()
     }
 
-    /// Every VM and binding clients may see has its representation stored, equal to what its
-    /// columns render now; returns how many were checked.
-    @discardableResult
-    private func assertCurrent(_ step: String, file: StaticString = #filePath, line: UInt = #line) async throws -> Int {
+    /// The VMs and bindings clients may see whose stored representation is not what their
+    /// columns render now: `stale` ones (tagged, yet different: never allowed) and `unrendered` ones.
+    private func representations() async throws -> (stale: [String], unrendered: [String], visible: Int) {
         let renderer = try XCTUnwrap(store.renderer)
-        let mismatches: [String] = try await store.read { db in
-            var mismatches: [String] = []
+        return try await store.read { db in
+            var stale: [String] = [], unrendered: [String] = [], visible = 0
+            func judge(_ id: String, _ stored: StoredRepresentations.Lookup, _ current: StoredRepresentations.Lookup) {
+                visible += 1
+                if stored == .unrendered { unrendered.append(id) } else if stored != current { stale.append(id) }
+            }
             for id in try String.fetchAll(db, sql: "SELECT id FROM vms WHERE deletion_requested_at IS NULL") {
                 let item = try XCTUnwrap(try VMViews.visible(id, in: db))
-                let stored = try StoredRepresentations.vm(id, tag: renderer.tag, in: db)
-                if stored != .found(json: try renderer.vm(item), resourceVersion: item.record.meta.resourceVersion) { mismatches.append(id) }
+                judge(id, try StoredRepresentations.vm(id, tag: renderer.tag, in: db),
+                      .found(json: try renderer.vm(item), resourceVersion: item.record.meta.resourceVersion))
             }
             for id in try String.fetchAll(db, sql: "SELECT id FROM bindings WHERE deletion_requested_at IS NULL") {
                 let record = try XCTUnwrap(try BindingRepository.fetch(id, in: db))
-                let stored = try StoredRepresentations.binding(id, tag: renderer.tag, in: db)
-                if stored != .found(json: try renderer.binding(record), resourceVersion: record.meta.resourceVersion) { mismatches.append(id) }
+                judge(id, try StoredRepresentations.binding(id, tag: renderer.tag, in: db),
+                      .found(json: try renderer.binding(record), resourceVersion: record.meta.resourceVersion))
             }
-            return mismatches
+            return (stale, unrendered, visible)
         }
-        XCTAssertEqual(mismatches, [], "after \(step): stale or missing representations", file: file, line: line)
-        return try await store.read { db in
-            try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM vms WHERE deletion_requested_at IS NULL) + (SELECT count(*) FROM bindings WHERE deletion_requested_at IS NULL)")!
+    }
+
+    /// After `step`: no stored representation is stale; once each VM and binding is read on
+    /// the loop, all of them are stored, current (waited for: the writer renders them in the
+    /// background). Returns how many there are.
+    @discardableResult
+    private func assertCurrent(_ step: String, file: StaticString = #filePath, line: UInt = #line) async throws -> Int {
+        // Settled first: the two reads compared below must see the same commit.
+        await fixture.reconciler.waitUntilIdle()
+        let before = try await representations()
+        XCTAssertEqual(before.stale, [], "after \(step): stale representations served", file: file, line: line)
+        for id in before.unrendered {
+            let target = id.hasPrefix("vm-") ? "/v1/vms/\(id)" : "/v1/bindings/\(id)"
+            try await assertLoopAnswerEqualsGenerated(target, file: file, line: line)
         }
+        let deadline = Date().addingTimeInterval(10)
+        var after = try await representations()
+        while !after.unrendered.isEmpty, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+            after = try await representations()
+        }
+        XCTAssertEqual(after.stale, [], "after \(step): stale representations rendered", file: file, line: line)
+        XCTAssertEqual(after.unrendered, [], "after \(step): read, yet not rendered", file: file, line: line)
+        return after.visible
     }
 
     /// The loop's answer to GET `target` (stored or from the columns) equals the generated path's.
@@ -117,28 +140,33 @@ final class StoredRepresentationsTests: XCTestCase {
         }
         await fixture.reconciler.waitUntilIdle()
         let renderer = try XCTUnwrap(store.renderer)
-        // Rows as migration 0009 leaves them (x''), and as another build tagged them.
+        let read = try await assertCurrent("five creates, each read once")
+        XCTAssertEqual(read, 5)
+        // Rows as migration 0009 leaves them (NULL), and as another build tagged them.
         let otherBuild = APIRepresentations(identity: "bindery 0.0.1 (commit other)")
         XCTAssertNotEqual(otherBuild.tag, renderer.tag)
         try await store.write { [vms] db in
-            try db.execute(sql: "UPDATE vms SET representation = x'' WHERE id IN (?, ?)", arguments: [vms[0], vms[1]])
+            try db.execute(sql: "UPDATE vms SET representation = NULL WHERE id IN (?, ?)", arguments: [vms[0], vms[1]])
             try db.execute(sql: "UPDATE vms SET representation = ? WHERE id = ?",
                            arguments: [Data(otherBuild.tag + Array(#"{"stale":true}"#.utf8)), vms[2]])
             XCTAssertEqual(try StoredRepresentations.vm(vms[2], tag: renderer.tag, in: db), .unrendered)
+            let untouched = try XCTUnwrap(try VMViews.visible(vms[3], in: db))
             XCTAssertEqual(try StoredRepresentations.vm(vms[3], tag: renderer.tag, in: db),
-                           .found(json: try renderer.vm(try XCTUnwrap(try VMViews.visible(vms[3], in: db))), resourceVersion: try VMViews.visible(vms[3], in: db)!.record.meta.resourceVersion))
+                           .found(json: try renderer.vm(untouched), resourceVersion: untouched.record.meta.resourceVersion))
         }
         for target in ["/v1/vms/\(vms[0])", "/v1/vms/\(vms[2])", "/v1/vms", "/v1/vms?limit=2", "/v1/vms?limit=2&after=\(vms[1])"] {
             try await assertLoopAnswerEqualsGenerated(target)
         }
-        let page = String(decoding: try XCTUnwrap(fixture.transport.respondImmediately(to: fixture.request("GET", "/v1/vms"))).body, as: UTF8.self)
-        XCTAssertFalse(page.contains("stale"), page)
+        let listed = String(decoding: try XCTUnwrap(fixture.transport.respondImmediately(to: fixture.request("GET", "/v1/vms"))).body, as: UTF8.self)
+        XCTAssertFalse(listed.contains("stale"), listed)
 
-        let rendered = try await store.renderMissingRepresentations(batch: 2)
-        XCTAssertEqual(rendered, 3)
-        let current = try await assertCurrent("rendering what another build stored")
+        // The reads above asked for them: the writer renders them.
+        let current = try await assertCurrent("reading what another build stored")
         XCTAssertEqual(current, 5)
-        let again = try await store.renderMissingRepresentations()
-        XCTAssertEqual(again, 0, "nothing is left to render")
+        let page = try await store.read { db in
+            try StoredRepresentations.vmPage(after: nil, limit: 10, tag: renderer.tag, in: db) { _ in }
+        }
+        XCTAssertEqual(page.unrendered, [])
+        XCTAssertNil(page.next)
     }
 }

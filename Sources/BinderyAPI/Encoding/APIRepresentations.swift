@@ -7,8 +7,8 @@ import Foundation
 /// holds equal to the generated types' encoding.
 struct APIRepresentations: RepresentationRenderer {
     /// This build's tag: the first bytes of the SHA-256 of `BuildInfo.summary` (version, commit,
-    /// build time). Another build may write another JSON, so a new binary renders every
-    /// representation again (`Store.renderMissingRepresentations`) and serves none of the old ones.
+    /// build time). Another build may write another JSON, so a new binary serves none of the
+    /// representations an old one stored; each is rendered again when first read.
     let tag: [UInt8]
 
     /// The renderer of this build, or tagged by `identity` (tests: another build).

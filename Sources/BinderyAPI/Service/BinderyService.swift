@@ -55,8 +55,6 @@ package final class BinderyService: @unchecked Sendable {
     private var vmmSocket: VMMSocketServer?
     private var watchdog: Task<Void, Never>?
     private var checkpointer: AuditCheckpointer?
-    /// Renders the representations an older build stored (`Store.renderMissingRepresentations`).
-    private var representationFill: Task<Void, Never>?
     /// The kernel driver chosen (`linux` or `simulated`).
     package private(set) var kernelDriver = ""
     /// The addresses bound.
@@ -85,14 +83,6 @@ package final class BinderyService: @unchecked Sendable {
         log("kernel driver: \(kernel.driverName) (release \(kernel.release); \(kernel.why))")
 
         let store = try Store(dataDirectory: configuration.dataDirectory, renderer: APIRepresentations())
-        representationFill = Task { [log] in
-            do {
-                let rendered = try await store.renderMissingRepresentations()
-                if rendered > 0 { log("stored representations: rendered \(rendered) VM(s) and binding(s) written before this build") }
-            } catch {
-                log("stored representations: rendering stopped (\(error)); reads of the rest use the columns")
-            }
-        }
         let reclaimed = try await store.write { db in try IdempotencyRepository.reclaimAbandoned(in: db) }
         if reclaimed > 0 { log("reclaimed \(reclaimed) Idempotency-Key(s) left in flight by the previous process") }
         let memoryPolicy = try makeMemoryPolicy()
@@ -231,8 +221,6 @@ package final class BinderyService: @unchecked Sendable {
         } }
         try? ServiceNotifier().stopping()
         watchdog?.cancel()
-        representationFill?.cancel()
-        await representationFill?.value
         vmmSocket?.stop()
         await reconciler?.stop()
         await checkpointer?.stop()  // last: it signs everything the reconciler recorded

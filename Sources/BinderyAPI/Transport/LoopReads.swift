@@ -63,6 +63,7 @@ struct LoopReads: Sendable {
                     guard let stored else { throw APIError.missing("binding", id) }
                     return stored
                 }
+                reads.store.requestRendering(bindings: [id])
                 guard let record = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.bindingRecord(id, in: db) })
                 else { throw APIError.missing("binding", id) }
                 return json(bytes: try BindingJSON.bytes(record), etag: etag(record.meta.resourceVersion))
@@ -74,6 +75,7 @@ struct LoopReads: Sendable {
                     guard let stored else { throw APIError.missing("vm", id) }
                     return stored
                 }
+                reads.store.requestRendering(vms: [id])
                 guard let (record, holder) = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.vmRecord(id, in: db) }) else {
                     throw APIError.missing("vm", id)
                 }
@@ -87,7 +89,9 @@ struct LoopReads: Sendable {
                 let after = request.string("after")
                 return json(bytes: try reads.store.readHere(slot: request.loop) { db in
                     if let tag = reads.store.renderer?.tag, let body = try storedList(limit: limit, { item in
-                        try StoredRepresentations.vmPage(after: after, limit: limit, tag: tag, in: db, item)
+                        let (unrendered, next) = try StoredRepresentations.vmPage(after: after, limit: limit, tag: tag, in: db, item)
+                        reads.store.requestRendering(vms: unrendered)
+                        return (unrendered.isEmpty, next)
                     }) { return body }
                     let (page, next) = try ReadViews.vmRecords(after: after, limit: limit, in: db)
                     return try list(page, next: next) { item, body in try VMJSON.append(item.record, holder: item.holder, to: &body) }
@@ -101,7 +105,10 @@ struct LoopReads: Sendable {
                 // One statement either way (stored, or the columns when one is not): no transaction needed.
                 return json(bytes: try reads.store.readHere(slot: request.loop, oneStatement: true) { db in
                     if let tag = reads.store.renderer?.tag, let body = try storedList(limit: limit, { item in
-                        try StoredRepresentations.bindingPage(vmID: vm, deviceAddress: device, after: after, limit: limit, tag: tag, in: db, item)
+                        let (unrendered, next) = try StoredRepresentations.bindingPage(
+                            vmID: vm, deviceAddress: device, after: after, limit: limit, tag: tag, in: db, item)
+                        reads.store.requestRendering(bindings: unrendered)
+                        return (unrendered.isEmpty, next)
                     }) { return body }
                     let (page, next) = try ReadViews.bindingRecords(vm: vm, device: device, after: after, limit: limit, in: db)
                     return try list(page, next: next) { record, body in try BindingJSON.append(record, to: &body) }
@@ -112,8 +119,8 @@ struct LoopReads: Sendable {
     }
 
     /// The response for one resource from its stored representation (`StoredRepresentations`):
-    /// nil when the store keeps none or this one is not rendered (read the columns), .some(nil)
-    /// when it does not exist.
+    /// nil when the store keeps none or this one is not rendered (read the columns and ask for
+    /// it: `Store.requestRendering`), .some(nil) when it does not exist.
     private func stored(_ request: LoopRequest, _ lookup: ([UInt8], StoreTransaction) throws -> StoredRepresentations.Lookup) throws
         -> HTTPResponse?? {
         guard let tag = store.renderer?.tag else { return nil }

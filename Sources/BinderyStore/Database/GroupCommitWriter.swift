@@ -16,8 +16,6 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
     private let database: any DatabaseWriter
     private let maximumBatchSize: Int
-    /// Runs last in every transaction, after the batch's writes (`StoredRepresentations.renderStale`).
-    private let beforeCommit: (@Sendable (Database) throws -> Void)?
     private let queue = DispatchQueue(label: "bindery.store.group-commit")
     // Guarded by `lock`.
     private let lock = NSLock()
@@ -28,12 +26,10 @@ public final class GroupCommitWriter: @unchecked Sendable {
     public let committed = CommitSignal()
 
     /// A writer over `database`. `maximumBatchSize` 1 gives one commit per write (for comparison).
-    /// `beforeCommit` runs in each transaction after its writes; if it throws, the batch fails.
-    public init(database: any DatabaseWriter, maximumBatchSize: Int = 512, beforeCommit: (@Sendable (Database) throws -> Void)? = nil) {
+    public init(database: any DatabaseWriter, maximumBatchSize: Int = 512) {
         precondition(maximumBatchSize >= 1, "a batch holds at least one write")
         self.database = database
         self.maximumBatchSize = maximumBatchSize
-        self.beforeCommit = beforeCommit
     }
 
     /// Commits and writes so far.
@@ -107,7 +103,6 @@ public final class GroupCommitWriter: @unchecked Sendable {
                             throw StoreError.batchRolledBack(reason: "\(job.failure.map { "\($0)" } ?? "unknown")")
                         }
                     }
-                    try beforeCommit?(db)
                     return .commit
                 }
             }

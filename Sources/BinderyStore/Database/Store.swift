@@ -20,7 +20,7 @@ public final class Store: Sendable {
     /// The group-commit writer every write goes through.
     public let writer: GroupCommitWriter
     /// Writes the representations kept with VMs and bindings (`StoredRepresentations`); nil:
-    /// none are written, and readers use the columns.
+    /// none are written, and reads use the columns.
     public let renderer: (any RepresentationRenderer)?
 
     /// Opens (creating if needed) the database in `dataDirectory` and migrates it. A data
@@ -40,7 +40,7 @@ public final class Store: Sendable {
 
     /// Opens (creating if needed) the database file at `path` and migrates it. The file, and
     /// so its WAL and shared-memory files (SQLite gives them the database's mode), are 0600.
-    /// With a `renderer`, every transaction renders the representations it made stale.
+    /// With a `renderer`, reads answer from the representations it stores (`requestRendering`).
     public init(path: String, maximumBatchSize: Int = 512, migrator: Migrator? = nil, renderer: (any RepresentationRenderer)? = nil) throws {
         Self.configureSQLite()
         try Self.restrictToOwner(path)
@@ -58,9 +58,7 @@ public final class Store: Sendable {
         }
         self.path = path
         self.renderer = renderer
-        var renderStale: (@Sendable (Database) throws -> Void)?
-        if let renderer { renderStale = { db in try StoredRepresentations.renderStale(with: renderer, in: db) } }
-        writer = GroupCommitWriter(database: pool, maximumBatchSize: maximumBatchSize, beforeCommit: renderStale)
+        writer = GroupCommitWriter(database: pool, maximumBatchSize: maximumBatchSize)
         try (migrator ?? Migrator()).migrate(pool)
     }
 
@@ -100,26 +98,45 @@ public final class Store: Sendable {
         try await writer.write(body)
     }
 
-    /// Renders, `batch` rows per write, the representations of VMs and bindings that are not
-    /// `renderer`'s (rows from before migration 0009, or written by another build), until none
-    /// are left or the task is cancelled. Returns how many it rendered.
-    public func renderMissingRepresentations(batch: Int = 512) async throws -> Int {
-        guard let renderer else { return 0 }
-        var rendered = 0
-        for kind in [StoredRepresentations.renderMissingVMs, StoredRepresentations.renderMissingBindings] {
-            var cursor = ""
-            while !Task.isCancelled {
-                let (last, count) = try await write { [cursor] db in
-                    let before = db.totalChangesCount
-                    return (try kind(cursor, batch, renderer, db), db.totalChangesCount - before)
+    /// Asks the writer to render the representations of the VMs `vms` and bindings `bindings`
+    /// (read from their columns because they were not rendered): one write renders what is asked
+    /// meanwhile, in the background. At most `pendingRenderLimit` ids wait; more are asked for
+    /// again by their next read. A write that fails leaves them to their next read too.
+    public func requestRendering(vms: [String] = [], bindings: [String] = []) {
+        guard let renderer else { return }
+        let mustStart = renderRequests.withLock { requests in
+            for id in vms where requests.count < Self.pendingRenderLimit { requests.vms.insert(id) }
+            for id in bindings where requests.count < Self.pendingRenderLimit { requests.bindings.insert(id) }
+            defer { requests.isRendering = true }
+            return !requests.isRendering && requests.count > 0
+        }
+        guard mustStart else { return }
+        Task.detached { [self] in
+            while let (vms, bindings) = renderRequests.withLock({ requests -> (Set<String>, Set<String>)? in
+                guard requests.count > 0 else {
+                    requests.isRendering = false
+                    return nil
                 }
-                guard let last else { break }
-                cursor = last
-                rendered += count
+                defer { (requests.vms, requests.bindings) = ([], []) }
+                return (requests.vms, requests.bindings)
+            }) {
+                _ = try? await write { db in try StoredRepresentations.render(vms: vms, bindings: bindings, with: renderer, in: db) }
             }
         }
-        return rendered
     }
+
+    /// The most ids `requestRendering` keeps waiting.
+    public static let pendingRenderLimit = 4096
+
+    /// Ids waiting to be rendered, and whether a task is rendering them.
+    private struct RenderRequests {
+        var vms: Set<String> = []
+        var bindings: Set<String> = []
+        var isRendering = false
+        var count: Int { vms.count + bindings.count }
+    }
+
+    private let renderRequests = Mutex(RenderRequests())
 
     /// Runs `body` on a reader connection, in a consistent snapshot.
     public func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {

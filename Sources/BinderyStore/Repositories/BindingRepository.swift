@@ -7,12 +7,11 @@ public enum BindingRepository {
     public static func create(_ spec: BindingSpec, id: String = ResourceID.make(prefix: "bnd"), actor: AuditActor,
                               requestID: String? = nil, in db: Database) throws -> BindingRecord {
         let now = Timestamp.now()
-        // Representation NULL: rendered before the commit (`StoredRepresentations`).
         do {
             try db.cachedStatement(sql: """
                 INSERT INTO bindings (id, vm_id, device_address, type, guest_pasid, requested_host_pasid, format, version,
-                    page_table_address, address_width, format_fields, created_at, updated_at, representation)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+                    page_table_address, address_width, format_fields, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [id, spec.vmID, spec.deviceAddress, spec.type, spec.guestPASID, spec.requestedHostPASID,
                                          spec.format, spec.version, Int64(bitPattern: spec.pageTableAddress), spec.addressWidth,
                                          spec.formatFields, now, now])

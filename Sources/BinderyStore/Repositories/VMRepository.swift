@@ -7,9 +7,8 @@ public enum VMRepository {
     public static func create(_ spec: VMSpec, id: String = ResourceID.make(prefix: "vm"),
                               actor: AuditActor, requestID: String? = nil, in db: Database) throws -> VMRecord {
         let now = Timestamp.now()
-        // Representation NULL: rendered before the commit (`StoredRepresentations`).
         do {
-            try db.cachedStatement(sql: "INSERT INTO vms (id, name, labels, created_at, updated_at, representation) VALUES (?, ?, ?, ?, ?, NULL)")
+            try db.cachedStatement(sql: "INSERT INTO vms (id, name, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
                 .execute(arguments: [id, spec.name, JSONText.object(spec.labels), now, now])
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw StoreError.conflict(resourceType: "vm", field: "name", value: spec.name)

@@ -3,10 +3,12 @@ import GRDB
 import GRDBSQLite
 
 /// The JSON clients read for each VM and binding, kept in its row (`representation`, migration
-/// 0009): the renderer's tag, then the JSON. Triggers set it NULL whenever anything it shows
-/// changes, whichever code path changed it; the writer renders every NULL one again before the
-/// transaction commits (`renderStale`), so a committed row's representation is current or
-/// visibly not there (x'' or another build's tag), and readers then use the columns.
+/// 0009): the renderer's tag, then the JSON. Triggers set it NULL in the transaction that changes
+/// anything it shows, whichever code path changed it, so a tagged representation is current.
+/// One that is not there (NULL, or another build's tag) is read from the columns, and the reader
+/// asks for it to be rendered (`Store.requestRendering`): the writer renders what is read, off
+/// the path of the writes that made it stale (rendered at every commit instead, a create cost
+/// 20 µs more).
 public enum StoredRepresentations {
     /// The length of a renderer's tag.
     public static let tagSize = 8
@@ -40,11 +42,11 @@ public enum StoredRepresentations {
     }
 
     /// A page's representations, as `VMViews.page` selects the page: each handed to `item` in
-    /// id order while the JSON is in SQLite's buffer. False when one is not this renderer's
-    /// (the caller drops what it was handed and reads the columns); else the cursor to the next
-    /// page, if there is one. Run it in a transaction for one snapshot.
+    /// id order while the JSON is in SQLite's buffer, and the cursor to the next page if there is
+    /// one. When some are not rendered (`unrendered`, their ids), the caller drops what it was
+    /// handed and reads the columns. Run it in a transaction for one snapshot.
     public static func vmPage(after: String?, limit: Int, tag: [UInt8], in db: Database,
-                              _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> (rendered: Bool, next: String?) {
+                              _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> (unrendered: [String], next: String?) {
         try page(sql: "SELECT id, representation FROM vms WHERE id > ? AND deletion_requested_at IS NULL ORDER BY id LIMIT ?",
                  arguments: [], after: after, limit: limit, tag: tag, db, item)
     }
@@ -52,72 +54,51 @@ public enum StoredRepresentations {
     /// A page of bindings' representations, as `BindingRepository.page` selects it (optionally
     /// of one VM or one device); otherwise as `vmPage`.
     public static func bindingPage(vmID: String?, deviceAddress: String?, after: String?, limit: Int, tag: [UInt8], in db: Database,
-                                   _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> (rendered: Bool, next: String?) {
+                                   _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> (unrendered: [String], next: String?) {
         let query = BindingRepository.pageQuery(vmID: vmID, deviceAddress: deviceAddress, columns: "id, representation")
         return try page(sql: query.sql, arguments: query.arguments, after: after, limit: limit, tag: tag, db, item)
     }
 
     private static func page(sql: String, arguments: [String], after: String?, limit: Int, tag: [UInt8], _ db: Database,
-                             _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> (rendered: Bool, next: String?) {
-        var count = 0, rendered = true
+                             _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> (unrendered: [String], next: String?) {
+        var count = 0, unrendered: [String] = []
         var lastID: String?, more = false
         try db.cachedStatement(sql: sql).forEachRow(arguments + [after ?? "", limit + 1] as [any SQLParameter]) { row in
-            guard rendered else { return }
             guard count < limit else { more = true; return }
-            guard let json = row.representation(1, tag: tag) else { rendered = false; return }
-            try item(json)
             count += 1
             if count == limit { lastID = row.text(0) }
+            guard let json = row.representation(1, tag: tag) else { unrendered.append(row.text(0)); return }
+            if unrendered.isEmpty { try item(json) }
         }
-        return (rendered, rendered && more ? lastID : nil)
+        return (unrendered, more ? lastID : nil)
     }
 
-    /// Renders every representation marked stale (NULL) of a resource clients may see: the
-    /// writer runs this last in each transaction. One that cannot be rendered is stored as x''
-    /// (its readers use the columns).
-    public static func renderStale(with renderer: any RepresentationRenderer, in db: Database) throws {
-        let vms = try db.cachedStatement(sql: "SELECT id FROM vms WHERE representation IS NULL AND deletion_requested_at IS NULL").map([]) { $0.text(0) }
-        for id in vms { try store(vm: id, renderer, db) }
-        let bindings = try db.cachedStatement(sql: "SELECT id FROM bindings WHERE representation IS NULL AND deletion_requested_at IS NULL")
-            .map([]) { $0.text(0) }
-        for id in bindings { try store(binding: id, renderer, db) }
+    /// Renders and stores the representations of the VMs `vms` and bindings `bindings` that
+    /// clients may see and that are not `renderer`'s yet (another request may have had them rendered).
+    public static func render(vms: some Sequence<String>, bindings: some Sequence<String>, with renderer: any RepresentationRenderer,
+                              in db: Database) throws {
+        let tag = Data(renderer.tag)
+        for id in vms where try isUnrendered("vms", id, tag, db) {
+            let json = try VMViews.visible(id, in: db).flatMap { try? renderer.vm($0) }
+            try db.cachedStatement(sql: "UPDATE vms SET representation = ? WHERE id = ?").execute(arguments: [stored(json, renderer), id])
+        }
+        for id in bindings where try isUnrendered("bindings", id, tag, db) {
+            let json = try BindingRepository.fetch(id, in: db).flatMap { try? renderer.binding($0) }
+            try db.cachedStatement(sql: "UPDATE bindings SET representation = ? WHERE id = ?").execute(arguments: [stored(json, renderer), id])
+        }
     }
 
-    /// Renders up to `limit` VMs after `after` (in id order) that clients may see and whose
-    /// representation is not `renderer`'s (rows from before migration 0009, or another
-    /// build's). Returns the last id rendered, nil when there were none left.
-    public static func renderMissingVMs(after: String, limit: Int, with renderer: any RepresentationRenderer, in db: Database) throws -> String? {
-        let ids = try String.fetchAll(db, sql: """
-            SELECT id FROM vms WHERE id > ? AND deletion_requested_at IS NULL
-                AND (representation IS NULL OR substr(representation, 1, \(tagSize)) IS NOT ?) ORDER BY id LIMIT ?
-            """, arguments: [after, Data(renderer.tag), limit])
-        for id in ids { try store(vm: id, renderer, db) }
-        return ids.last
+    /// Whether row `id` of `table` is one clients may see whose representation is not tagged `tag`.
+    private static func isUnrendered(_ table: String, _ id: String, _ tag: Data, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: """
+            SELECT representation IS NULL OR substr(representation, 1, \(tagSize)) IS NOT ? FROM \(table)
+            WHERE id = ? AND deletion_requested_at IS NULL
+            """), arguments: [tag, id]) ?? false
     }
 
-    /// As `renderMissingVMs`, for bindings.
-    public static func renderMissingBindings(after: String, limit: Int, with renderer: any RepresentationRenderer, in db: Database) throws -> String? {
-        let ids = try String.fetchAll(db, sql: """
-            SELECT id FROM bindings WHERE id > ? AND deletion_requested_at IS NULL
-                AND (representation IS NULL OR substr(representation, 1, \(tagSize)) IS NOT ?) ORDER BY id LIMIT ?
-            """, arguments: [after, Data(renderer.tag), limit])
-        for id in ids { try store(binding: id, renderer, db) }
-        return ids.last
-    }
-
-    private static func store(vm id: String, _ renderer: any RepresentationRenderer, _ db: Database) throws {
-        let json = try VMViews.visible(id, in: db).flatMap { try? renderer.vm($0) }
-        try db.cachedStatement(sql: "UPDATE vms SET representation = ? WHERE id = ?").execute(arguments: [stored(json, renderer), id])
-    }
-
-    private static func store(binding id: String, _ renderer: any RepresentationRenderer, _ db: Database) throws {
-        let json = try BindingRepository.fetch(id, in: db).flatMap { try? renderer.binding($0) }
-        try db.cachedStatement(sql: "UPDATE bindings SET representation = ? WHERE id = ?").execute(arguments: [stored(json, renderer), id])
-    }
-
-    /// The column's value: the tag and `json`, or x'' when there is none.
-    private static func stored(_ json: [UInt8]?, _ renderer: any RepresentationRenderer) -> Data {
-        guard let json else { return Data() }
+    /// The column's value: the tag and `json`, or NULL when it cannot be rendered.
+    private static func stored(_ json: [UInt8]?, _ renderer: any RepresentationRenderer) -> Data? {
+        guard let json else { return nil }
         precondition(renderer.tag.count == tagSize, "a renderer's tag is \(tagSize) bytes")
         return Data(renderer.tag + json)
     }

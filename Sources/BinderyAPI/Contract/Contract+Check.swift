@@ -110,10 +110,11 @@ struct QueryString {
         self.pairs = pairs
     }
 
-    /// `text` with `+` read as a space and `%XX` escapes decoded, bytes that are not UTF-8
-    /// replaced by U+FFFD; nil when an escape is malformed. Foundation's `removingPercentEncoding`
-    /// cost 10 µs of a `?limit=100` list (through CFString), and answers nil for some invalid
-    /// bytes and repairs others.
+    /// `text` with `+` read as a space and `%XX` escapes decoded; nil when an escape is
+    /// malformed or the bytes are not UTF-8 (the generated handlers would read such a value as
+    /// empty: refused, the check and the handler cannot disagree). Foundation's
+    /// `removingPercentEncoding` cost 10 µs of a `?limit=100` list (through CFString), and
+    /// refused some bytes that are not UTF-8 while repairing others.
     static func decode(_ text: Substring) -> String? {
         let utf8 = text.utf8
         guard utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(text) }
@@ -134,7 +135,7 @@ struct QueryString {
             default: bytes.append(byte)
             }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// The value of a hexadecimal digit, either case.

@@ -23,14 +23,26 @@ struct PathTemplate: Sendable {
     }
 
     /// The buckets a request path may match in: its own (count and first two segments) and its count alone.
+    /// One pass over the bytes, one string built for each (split into an array of segments
+    /// and joined by concatenation, this was 2% of a GET's CPU).
     static func buckets(of path: String) -> (named: String, counted: String) {
         var count = 0
-        var named = ""
-        for segment in path.utf8.split(separator: UInt8(ascii: "/")) {
-            count += 1
-            if count <= 2 { named += " " + String(decoding: segment, as: UTF8.self) }
+        var firstTwo: [UInt8] = []
+        var inSegment = false
+        for byte in path.utf8 {
+            if byte == UInt8(ascii: "/") {
+                inSegment = false
+                continue
+            }
+            if !inSegment {
+                inSegment = true
+                count += 1
+                if count <= 2 { firstTwo.append(UInt8(ascii: " ")) }
+            }
+            if count <= 2 { firstTwo.append(byte) }
         }
-        return ("\(count)" + named, "\(count)")
+        let counted = String(count)
+        return (counted + String(decoding: firstTwo, as: UTF8.self), counted)
     }
 
     /// The path parameters, when `path` matches (percent-decoded later by the generated code).

@@ -3,12 +3,15 @@
 -- (StoredRepresentations). A list of 100 VMs then reads 100 values instead of three range
 -- reads decoded into records and encoded again.
 -- NULL, or another build's tag: not rendered; reads use the columns and ask the writer to
--- render it (Store.requestRendering). The triggers set it NULL in the transaction that
+-- render it (Store.requestRendering). The tag alone: this build cannot keep it (a time in it
+-- does not parse); reads use the columns. The triggers set it NULL in the transaction that
 -- changes anything it shows, whichever code path wrote it: a tagged representation is current.
 ALTER TABLE vms ADD COLUMN representation BLOB;
 ALTER TABLE bindings ADD COLUMN representation BLOB;
 
--- An update that leaves the representation as it was changed something it shows.
+-- An update that leaves the representation as it was changed something it shows. So only
+-- StoredRepresentations.render writes the column, and never with another column: an UPDATE
+-- setting both would escape this trigger.
 CREATE TRIGGER vms_representation_stale AFTER UPDATE ON vms
     WHEN NEW.representation IS OLD.representation AND OLD.representation IS NOT NULL
 BEGIN

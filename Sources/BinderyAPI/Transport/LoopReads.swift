@@ -3,9 +3,11 @@ import BinderyStore
 
 /// Read-only operations answered on the event loop that received them, from that loop's own
 /// read connection (`Store.readHere`): no task, no hop to the reader pool's threads and back
-/// through the eventfd. They run the same `ReadViews` as the generated handlers and write the
-/// generated types' JSON by hand (`BindingJSON`, `VMJSON`, `CompactJSONEncoder`), byte for byte
-/// what the generated path gives (`LoopReadsTests` holds them equal). Anything unusual in a
+/// through the eventfd. VMs and bindings are answered from the JSON stored with each row
+/// (`StoredRepresentations`); where it is not there, and for the rest, they run the same
+/// `ReadViews` as the generated handlers and write the generated types' JSON by hand
+/// (`BindingJSON`, `VMJSON`, `CompactJSONEncoder`). Either way, byte for byte what the
+/// generated path gives (`LoopReadsTests` holds them equal). Anything unusual in a
 /// request (a percent-escape, a repeated or unknown query key, an Accept that is not plainly
 /// JSON, a caller the operation refuses, a long page) is left to the generated path, which
 /// knows every rule and records denials.
@@ -59,11 +61,11 @@ struct LoopReads: Sendable {
         case "getBinding":
             return ({ reads, request in
                 guard let id = request.plainPath("id") else { return nil }
-                if let stored = try reads.stored(request, { tag, db in try StoredRepresentations.binding(id, tag: tag, in: db) }) {
+                if let stored = try reads.stored(request, { tag, db in try StoredRepresentations.binding(id, tag: tag, in: db) },
+                                                 requestRendering: { reads.store.requestRendering(bindings: [id]) }) {
                     guard let stored else { throw APIError.missing("binding", id) }
                     return stored
                 }
-                reads.store.requestRendering(bindings: [id])
                 guard let record = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.bindingRecord(id, in: db) })
                 else { throw APIError.missing("binding", id) }
                 return json(bytes: try BindingJSON.bytes(record), etag: etag(record.meta.resourceVersion))
@@ -71,11 +73,11 @@ struct LoopReads: Sendable {
         case "getVM":
             return ({ reads, request in
                 guard let id = request.plainPath("id") else { return nil }
-                if let stored = try reads.stored(request, { tag, db in try StoredRepresentations.vm(id, tag: tag, in: db) }) {
+                if let stored = try reads.stored(request, { tag, db in try StoredRepresentations.vm(id, tag: tag, in: db) },
+                                                 requestRendering: { reads.store.requestRendering(vms: [id]) }) {
                     guard let stored else { throw APIError.missing("vm", id) }
                     return stored
                 }
-                reads.store.requestRendering(vms: [id])
                 guard let (record, holder) = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.vmRecord(id, in: db) }) else {
                     throw APIError.missing("vm", id)
                 }
@@ -89,9 +91,9 @@ struct LoopReads: Sendable {
                 let after = request.string("after")
                 return json(bytes: try reads.store.readHere(slot: request.loop) { db in
                     if let tag = reads.store.renderer?.tag, let body = try storedList(limit: limit, { item in
-                        let (unrendered, next) = try StoredRepresentations.vmPage(after: after, limit: limit, tag: tag, in: db, item)
-                        reads.store.requestRendering(vms: unrendered)
-                        return (unrendered.isEmpty, next)
+                        let page = try StoredRepresentations.vmPage(after: after, limit: limit, tag: tag, in: db, item)
+                        reads.store.requestRendering(vms: page.unrendered)
+                        return page
                     }) { return body }
                     let (page, next) = try ReadViews.vmRecords(after: after, limit: limit, in: db)
                     return try list(page, next: next) { item, body in try VMJSON.append(item.record, holder: item.holder, to: &body) }
@@ -105,10 +107,10 @@ struct LoopReads: Sendable {
                 // One statement either way (stored, or the columns when one is not): no transaction needed.
                 return json(bytes: try reads.store.readHere(slot: request.loop, oneStatement: true) { db in
                     if let tag = reads.store.renderer?.tag, let body = try storedList(limit: limit, { item in
-                        let (unrendered, next) = try StoredRepresentations.bindingPage(
-                            vmID: vm, deviceAddress: device, after: after, limit: limit, tag: tag, in: db, item)
-                        reads.store.requestRendering(bindings: unrendered)
-                        return (unrendered.isEmpty, next)
+                        let page = try StoredRepresentations.bindingPage(vmID: vm, deviceAddress: device, after: after, limit: limit,
+                                                                         tag: tag, in: db, item)
+                        reads.store.requestRendering(bindings: page.unrendered)
+                        return page
                     }) { return body }
                     let (page, next) = try ReadViews.bindingRecords(vm: vm, device: device, after: after, limit: limit, in: db)
                     return try list(page, next: next) { record, body in try BindingJSON.append(record, to: &body) }
@@ -121,30 +123,33 @@ struct LoopReads: Sendable {
     /// The response for one resource from its stored representation (`StoredRepresentations`):
     /// nil when the store keeps none or this one is not rendered (read the columns and ask for
     /// it: `Store.requestRendering`), .some(nil) when it does not exist.
-    private func stored(_ request: LoopRequest, _ lookup: ([UInt8], StoreTransaction) throws -> StoredRepresentations.Lookup) throws
-        -> HTTPResponse?? {
+    private func stored(_ request: LoopRequest, _ lookup: ([UInt8], StoreTransaction) throws -> StoredRepresentations.Lookup,
+                        requestRendering: () -> Void) throws -> HTTPResponse?? {
         guard let tag = store.renderer?.tag else { return nil }
         switch try store.readHere(slot: request.loop, oneStatement: true, { db in try lookup(tag, db) }) {
         case let .found(body, resourceVersion): return .some(Self.json(bytes: body, etag: etag(resourceVersion)))
         case .missing: return .some(nil)
-        case .unrendered: return nil
+        case .unrendered:
+            requestRendering()
+            return nil
+        case .columnsOnly: return nil
         }
     }
 
     /// A list page written from stored representations, as `list` writes it; nil when one of
-    /// them is not rendered (`page` answers false), for the caller to read the columns.
-    private static func storedList(limit: Int, _ page: ((UnsafeRawBufferPointer) throws -> Void) throws -> (rendered: Bool, next: String?))
+    /// them is not there (`page` answers incomplete), for the caller to read the columns.
+    private static func storedList(limit: Int, _ page: ((UnsafeRawBufferPointer) throws -> Void) throws -> StoredRepresentations.Page)
         throws -> [UInt8]? {
         var body = Array(#"{"items":["#.utf8)
         body.reserveCapacity(limit * 640 + 64)
         var first = true
-        let (rendered, next) = try page { json in
+        let found = try page { json in
             if !first { body.append(UInt8(ascii: ",")) }
             first = false
             body.append(contentsOf: json)
         }
-        guard rendered else { return nil }
-        return close(&body, next: next)
+        guard found.complete else { return nil }
+        return close(&body, next: found.next)
     }
 
     /// A list page as the generated types write it: the items, then the cursor when there is one.

@@ -104,11 +104,13 @@ public final class Store: Sendable {
     /// again by their next read. A write that fails leaves them to their next read too.
     public func requestRendering(vms: [String] = [], bindings: [String] = []) {
         guard let renderer else { return }
+        guard !vms.isEmpty || !bindings.isEmpty else { return }
         let mustStart = renderRequests.withLock { requests in
             for id in vms where requests.count < Self.pendingRenderLimit { requests.vms.insert(id) }
             for id in bindings where requests.count < Self.pendingRenderLimit { requests.bindings.insert(id) }
-            defer { requests.isRendering = true }
-            return !requests.isRendering && requests.count > 0
+            guard !requests.isRendering, requests.count > 0 else { return false }
+            requests.isRendering = true
+            return true
         }
         guard mustStart else { return }
         Task.detached { [self] in

@@ -5,9 +5,10 @@ public protocol RepresentationRenderer: Sendable {
     /// representation with another tag was written by another build and is not served.
     var tag: [UInt8] { get }
 
-    /// The JSON of a VM as clients read it.
-    func vm(_ item: VMViews.Item) throws -> [UInt8]
+    /// The JSON of a VM as clients read it; nil when it cannot be kept (it would change
+    /// without the row changing): reads then always use the columns.
+    func vm(_ item: VMViews.Item) throws -> [UInt8]?
 
-    /// The JSON of a binding as clients read it.
-    func binding(_ record: BindingRecord) throws -> [UInt8]
+    /// The JSON of a binding as clients read it; nil as for `vm`.
+    func binding(_ record: BindingRecord) throws -> [UInt8]?
 }

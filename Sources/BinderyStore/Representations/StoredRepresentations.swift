@@ -14,13 +14,16 @@ public enum StoredRepresentations {
     public static let tagSize = 8
 
     /// A representation read for one resource.
-    public enum Lookup: Equatable {
+    public enum Lookup: Equatable, Sendable {
         /// The resource's JSON and its resource version (the ETag).
         case found(json: [UInt8], resourceVersion: Int)
         /// No such resource, or its deletion was asked for.
         case missing
-        /// The resource exists but its representation is not this renderer's: read its columns.
+        /// The resource exists but its representation is not this renderer's: read its columns
+        /// (and ask for it: `Store.requestRendering`).
         case unrendered
+        /// The resource exists and cannot be kept rendered: read its columns.
+        case columnsOnly
     }
 
     /// The stored representation of the VM `id` (as `VMViews.visible` selects it).
@@ -36,17 +39,21 @@ public enum StoredRepresentations {
     private static func lookup(sql: String, _ id: String, _ tag: [UInt8], _ db: Database) throws -> Lookup {
         var result = Lookup.missing
         try db.cachedStatement(sql: sql).forEachRow([id]) { row in
-            result = row.representation(1, tag: tag).map { .found(json: Array($0), resourceVersion: row.integer(0)) } ?? .unrendered
+            switch row.representation(1, tag: tag) {
+            case let .json(json): result = .found(json: Array(json), resourceVersion: row.integer(0))
+            case .columnsOnly: result = .columnsOnly
+            case .unrendered: result = .unrendered
+            }
         }
         return result
     }
 
     /// A page's representations, as `VMViews.page` selects the page: each handed to `item` in
     /// id order while the JSON is in SQLite's buffer, and the cursor to the next page if there is
-    /// one. When some are not rendered (`unrendered`, their ids), the caller drops what it was
-    /// handed and reads the columns. Run it in a transaction for one snapshot.
+    /// one. When some are not there (`complete` false), the caller drops what it was handed and
+    /// reads the columns; `unrendered` are the ids to ask for. Run it in a transaction for one snapshot.
     public static func vmPage(after: String?, limit: Int, tag: [UInt8], in db: Database,
-                              _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> (unrendered: [String], next: String?) {
+                              _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> Page {
         try page(sql: "SELECT id, representation FROM vms WHERE id > ? AND deletion_requested_at IS NULL ORDER BY id LIMIT ?",
                  arguments: [], after: after, limit: limit, tag: tag, db, item)
     }
@@ -54,23 +61,39 @@ public enum StoredRepresentations {
     /// A page of bindings' representations, as `BindingRepository.page` selects it (optionally
     /// of one VM or one device); otherwise as `vmPage`.
     public static func bindingPage(vmID: String?, deviceAddress: String?, after: String?, limit: Int, tag: [UInt8], in db: Database,
-                                   _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> (unrendered: [String], next: String?) {
+                                   _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> Page {
         let query = BindingRepository.pageQuery(vmID: vmID, deviceAddress: deviceAddress, columns: "id, representation")
         return try page(sql: query.sql, arguments: query.arguments, after: after, limit: limit, tag: tag, db, item)
     }
 
     private static func page(sql: String, arguments: [String], after: String?, limit: Int, tag: [UInt8], _ db: Database,
-                             _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> (unrendered: [String], next: String?) {
-        var count = 0, unrendered: [String] = []
+                             _ item: (UnsafeRawBufferPointer) throws -> Void) throws -> Page {
+        var count = 0, page = Page(complete: true, unrendered: [], next: nil)
         var lastID: String?, more = false
         try db.cachedStatement(sql: sql).forEachRow(arguments + [after ?? "", limit + 1] as [any SQLParameter]) { row in
             guard count < limit else { more = true; return }
             count += 1
             if count == limit { lastID = row.text(0) }
-            guard let json = row.representation(1, tag: tag) else { unrendered.append(row.text(0)); return }
-            if unrendered.isEmpty { try item(json) }
+            switch row.representation(1, tag: tag) {
+            case let .json(json): if page.complete { try item(json) }
+            case .columnsOnly: page.complete = false
+            case .unrendered:
+                page.complete = false
+                page.unrendered.append(row.text(0))
+            }
         }
-        return (unrendered, more ? lastID : nil)
+        page.next = more ? lastID : nil
+        return page
+    }
+
+    /// What `vmPage` and `bindingPage` found.
+    public struct Page: Sendable {
+        /// Whether every item was handed over (else read the page from the columns).
+        public var complete: Bool
+        /// The items not rendered by this build, to ask for.
+        public var unrendered: [String]
+        /// The cursor to the next page, if there is one.
+        public var next: String?
     }
 
     /// Renders and stores the representations of the VMs `vms` and bindings `bindings` that
@@ -79,12 +102,14 @@ public enum StoredRepresentations {
                               in db: Database) throws {
         let tag = Data(renderer.tag)
         for id in vms where try isUnrendered("vms", id, tag, db) {
-            let json = try VMViews.visible(id, in: db).flatMap { try? renderer.vm($0) }
-            try db.cachedStatement(sql: "UPDATE vms SET representation = ? WHERE id = ?").execute(arguments: [stored(json, renderer), id])
+            guard let item = try VMViews.visible(id, in: db) else { continue }
+            let value = stored(Result { try renderer.vm(item) }, renderer)
+            try db.cachedStatement(sql: "UPDATE vms SET representation = ? WHERE id = ?").execute(arguments: [value, id])
         }
         for id in bindings where try isUnrendered("bindings", id, tag, db) {
-            let json = try BindingRepository.fetch(id, in: db).flatMap { try? renderer.binding($0) }
-            try db.cachedStatement(sql: "UPDATE bindings SET representation = ? WHERE id = ?").execute(arguments: [stored(json, renderer), id])
+            guard let record = try BindingRepository.fetch(id, in: db) else { continue }
+            let value = stored(Result { try renderer.binding(record) }, renderer)
+            try db.cachedStatement(sql: "UPDATE bindings SET representation = ? WHERE id = ?").execute(arguments: [value, id])
         }
     }
 
@@ -96,22 +121,32 @@ public enum StoredRepresentations {
             """), arguments: [tag, id]) ?? false
     }
 
-    /// The column's value: the tag and `json`, or NULL when it cannot be rendered.
-    private static func stored(_ json: [UInt8]?, _ renderer: any RepresentationRenderer) -> Data? {
-        guard let json else { return nil }
+    /// The column's value: the tag and `json`; the tag alone when it cannot be kept (nil: reads
+    /// use the columns, and do not ask again until a change sets it NULL); NULL when rendering failed.
+    private static func stored(_ json: Result<[UInt8]?, any Error>, _ renderer: any RepresentationRenderer) -> Data? {
         precondition(renderer.tag.count == tagSize, "a renderer's tag is \(tagSize) bytes")
-        return Data(renderer.tag + json)
+        guard case let .success(json) = json else { return nil }
+        return Data(renderer.tag + (json ?? []))
     }
 }
 
+/// What a row's `representation` column holds for a reader with a given tag.
+enum StoredColumn {
+    /// The JSON, in place (valid until the statement steps on).
+    case json(UnsafeRawBufferPointer)
+    /// The tag alone: this build cannot keep it (`RepresentationRenderer`); read the columns.
+    case columnsOnly
+    /// NULL, or another build's tag.
+    case unrendered
+}
+
 extension StatementRow {
-    /// The JSON in column `index` when it is a representation tagged `tag`, in place (valid
-    /// until the statement steps on).
-    func representation(_ index: Int, tag: [UInt8]) -> UnsafeRawBufferPointer? {
+    /// Column `index` as a representation, for a reader whose renderer is tagged `tag`.
+    func representation(_ index: Int, tag: [UInt8]) -> StoredColumn {
         let count = Int(sqlite3_column_bytes(handle, Int32(index)))
-        guard count > tag.count, let bytes = sqlite3_column_blob(handle, Int32(index)) else { return nil }
-        let all = UnsafeRawBufferPointer(start: bytes, count: count)
-        guard tag.withUnsafeBytes({ memcmp($0.baseAddress!, bytes, tag.count) == 0 }) else { return nil }
-        return UnsafeRawBufferPointer(rebasing: all[tag.count...])
+        guard count >= tag.count, let bytes = sqlite3_column_blob(handle, Int32(index)),
+              tag.withUnsafeBytes({ memcmp($0.baseAddress!, bytes, tag.count) == 0 }) else { return .unrendered }
+        guard count > tag.count else { return .columnsOnly }
+        return .json(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(start: bytes, count: count)[tag.count...]))
     }
 }

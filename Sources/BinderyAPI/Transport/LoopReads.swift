@@ -66,7 +66,7 @@ struct LoopReads: Sendable {
                     guard let stored else { throw APIError.missing("binding", id) }
                     return stored
                 }
-                guard let record = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.bindingRecord(id, in: db) })
+                guard let record = try reads.store.readHere(slot: request.loop, { db in try ReadViews.bindingRecord(id, in: db) })
                 else { throw APIError.missing("binding", id) }
                 return json(bytes: try BindingJSON.bytes(record), etag: etag(record.meta.resourceVersion))
             }, [])
@@ -78,7 +78,7 @@ struct LoopReads: Sendable {
                     guard let stored else { throw APIError.missing("vm", id) }
                     return stored
                 }
-                guard let (record, holder) = try reads.store.readHere(slot: request.loop, oneStatement: true, { db in try ReadViews.vmRecord(id, in: db) }) else {
+                guard let (record, holder) = try reads.store.readHere(slot: request.loop, { db in try ReadViews.vmRecord(id, in: db) }) else {
                     throw APIError.missing("vm", id)
                 }
                 return json(bytes: try VMJSON.bytes(record, holder: holder), etag: etag(record.meta.resourceVersion))
@@ -104,8 +104,7 @@ struct LoopReads: Sendable {
                 guard request.hasPlainIntegers(), request.integer("limit") ?? 100 <= loopPageLimit else { return nil }
                 let limit = try Validation.pageLimit(request.integer("limit"))
                 let vm = request.string("vm"), device = request.string("device"), after = request.string("after")
-                // One statement either way (stored, or the columns when one is not): no transaction needed.
-                return json(bytes: try reads.store.readHere(slot: request.loop, oneStatement: true) { db in
+                return json(bytes: try reads.store.readHere(slot: request.loop) { db in
                     if let tag = reads.store.renderer?.tag, let body = try storedList(limit: limit, { item in
                         let page = try StoredRepresentations.bindingPage(vmID: vm, deviceAddress: device, after: after, limit: limit,
                                                                          tag: tag, in: db, item)
@@ -126,7 +125,7 @@ struct LoopReads: Sendable {
     private func stored(_ request: LoopRequest, _ lookup: ([UInt8], StoreTransaction) throws -> StoredRepresentations.Lookup,
                         requestRendering: () -> Void) throws -> HTTPResponse?? {
         guard let tag = store.renderer?.tag else { return nil }
-        switch try store.readHere(slot: request.loop, oneStatement: true, { db in try lookup(tag, db) }) {
+        switch try store.readHere(slot: request.loop, { db in try lookup(tag, db) }) {
         case let .found(body, resourceVersion): return .some(Self.json(bytes: body, etag: etag(resourceVersion)))
         case .missing: return .some(nil)
         case .unrendered:

@@ -114,6 +114,7 @@ final class EventLoop: @unchecked Sendable {
                     if let connection = connections[tokens[i]] { service(connection, events: masks[i]) }
                 }
             }
+            if count > 0 { server.handler.loopWillWait(index) }
             let now = Self.now()
             if now >= nextDeadlineScan {
                 nextDeadlineScan = now + 250_000_000

@@ -115,9 +115,14 @@ public protocol HTTPHandler: Sendable {
     func respond(to request: HTTPRequest) async -> HTTPResponse
     /// Answers on the event loop without suspending, or nil to use `respond`.
     func respondImmediately(to request: HTTPRequest) -> HTTPResponse?
+    /// Event loop `loop` handled everything one wakeup brought and is about to wait: what
+    /// `respondImmediately` kept for the requests of one wakeup (a read snapshot) ends here.
+    func loopWillWait(_ loop: Int)
 }
 
 extension HTTPHandler {
     /// By default every request takes the async path.
     public func respondImmediately(to request: HTTPRequest) -> HTTPResponse? { nil }
+    /// By default nothing is kept between requests.
+    public func loopWillWait(_ loop: Int) {}
 }

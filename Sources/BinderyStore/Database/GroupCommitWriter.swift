@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// The store's single writer. Concurrent writes queue here; whatever is queued when the
 /// writer becomes free runs as one transaction with one fsync (group commit), each write
@@ -24,6 +25,13 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private var counters = Statistics()
     /// Fired after every durable commit.
     public let committed = CommitSignal()
+    /// Transactions committed, counted before any of their writers hears back.
+    private let commitCount = Atomic<Int>(0)
+
+    /// How many transactions this writer has committed: a read snapshot taken after this
+    /// count was read holds every write whose caller has heard back that many commits ago
+    /// (`Store.readHere` keeps a snapshot while it does not change).
+    public var committedTransactions: Int { commitCount.load(ordering: .acquiring) }
 
     /// A writer over `database`. `maximumBatchSize` 1 gives one commit per write (for comparison).
     public init(database: any DatabaseWriter, maximumBatchSize: Int = 512) {
@@ -118,6 +126,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
             }
             return
         }
+        commitCount.add(1, ordering: .releasing)
         lock.withLock {
             counters.commits += 1
             counters.writes += batch.count

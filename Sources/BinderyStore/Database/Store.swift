@@ -148,22 +148,60 @@ public final class Store: Sendable {
     /// Runs `body` in a consistent snapshot on the calling thread, with the read-only connection
     /// kept for `slot` (an event loop: one thread uses a slot at a time). No hand-off to the
     /// pool's threads, so a short read costs what SQLite costs; a long one holds up the caller.
-    /// `oneStatement`: `body` runs a single SELECT, consistent on its own, so no transaction is opened.
-    public func readHere<T>(slot: Int, oneStatement: Bool = false, _ body: (Database) throws -> T) throws -> T {
-        let reader = try slotReaders.withLock { readers in
+    /// The snapshot is kept for the next read of the slot while the writer commits nothing
+    /// (`GroupCommitWriter.committedTransactions`), so a caller that heard back from a write
+    /// reads it, until `endHeldRead`: starting and ending a read transaction, two `fcntl`
+    /// locks on the WAL index, was a tenth of a GET's CPU.
+    public func readHere<T>(slot: Int, _ body: (Database) throws -> T) throws -> T {
+        let reader = try slotReader(slot)
+        let commits = writer.committedTransactions
+        return try reader.queue.inDatabase { db in
+            if reader.snapshotAt != commits || !db.isInsideTransaction {
+                if db.isInsideTransaction { try db.execute(sql: "COMMIT") }
+                reader.snapshotAt = nil
+                try db.execute(sql: "BEGIN DEFERRED")  // the snapshot is taken by `body`'s first read
+                reader.snapshotAt = commits
+            }
+            return try body(db)
+        }
+    }
+
+    /// Ends the snapshot `readHere` keeps for `slot`, if any: an event loop calls this before it
+    /// waits, so an idle loop never holds the WAL back from a checkpoint nor reads old rows
+    /// another process wrote.
+    public func endHeldRead(slot: Int) {
+        guard let reader = slotReaders.withLock({ $0[slot] }) else { return }
+        try? reader.queue.inDatabase { db in
+            guard reader.snapshotAt != nil else { return }
+            reader.snapshotAt = nil
+            if db.isInsideTransaction { try db.execute(sql: "COMMIT") }
+        }
+    }
+
+    /// The read-only connection of `slot`, opened on first use.
+    private func slotReader(_ slot: Int) throws -> SlotReader {
+        try slotReaders.withLock { readers in
             if let reader = readers[slot] { return reader }
             var configuration = Configuration()
             configuration.readonly = true
             // An event loop waits at most this on a locked database (WAL readers rarely wait at all).
             configuration.busyMode = .timeout(0.1)
             configuration.label = "bindery.slot\(slot)"
-            let reader = try DatabaseQueue(path: path, configuration: configuration)
+            configuration.allowsUnsafeTransactions = true  // the snapshot kept between reads
+            let reader = SlotReader(queue: try DatabaseQueue(path: path, configuration: configuration))
             readers[slot] = reader
             return reader
         }
-        return try oneStatement ? reader.inDatabase(body) : reader.read(body)
+    }
+
+    /// A slot's connection and the snapshot it keeps. Touched only inside its queue.
+    private final class SlotReader: @unchecked Sendable {
+        let queue: DatabaseQueue
+        /// `GroupCommitWriter.committedTransactions` when the kept snapshot began; nil: none kept.
+        var snapshotAt: Int?
+        init(queue: DatabaseQueue) { self.queue = queue }
     }
 
     /// The read-only connections of `readHere`, by slot, opened on first use.
-    private let slotReaders = Mutex<[Int: DatabaseQueue]>([:])
+    private let slotReaders = Mutex<[Int: SlotReader]>([:])
 }

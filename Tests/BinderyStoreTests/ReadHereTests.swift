@@ -53,3 +53,19 @@ final class ReadHereTests: XCTestCase {
         XCTAssertEqual(try names(store), ["a"])
     }
 }
+
+/// `Store.requestRendering` renders a resource at its second asking, so a single pass over
+/// every resource costs no writes.
+final class RenderRequestsTests: XCTestCase {
+    func testAResourceIsRenderedAtItsSecondAsking() {
+        var requests = Store.RenderRequests()
+        XCTAssertFalse(requests.isAskedAgain("vm a"), "asked once: remembered, not rendered")
+        XCTAssertFalse(requests.isAskedAgain("vm b"))
+        XCTAssertTrue(requests.isAskedAgain("vm a"), "asked again: rendered")
+        XCTAssertFalse(requests.isAskedAgain("vm a"), "forgotten once rendered: a later change needs two asks again")
+        XCTAssertFalse(requests.isAskedAgain("binding a"), "kinds are apart")
+        for index in 0..<Store.askedOnceLimit { _ = requests.isAskedAgain("vm \(index)") }
+        XCTAssertLessThanOrEqual(requests.askedOnce.count, Store.askedOnceLimit, "bounded")
+        XCTAssertFalse(requests.isAskedAgain("vm b"), "forgotten when the memory filled")
+    }
+}

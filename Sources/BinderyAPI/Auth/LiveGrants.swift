@@ -2,9 +2,10 @@ import BinderyKernel
 import Foundation
 import Synchronization
 
-/// The grants in force, read for every request: the role map file (`roles.json`, written by
-/// `bindery pki issue-client`) is re-read whenever it changes on disk, so granting or revoking
-/// a role applies to the next request without a restart. The config file's grants win. A file
+/// The grants in force: the role map file (`roles.json`, written by `bindery pki
+/// issue-client`) is re-read whenever it changes on disk, so granting or revoking a role
+/// applies to the next look (`current`: per request, or once per event-loop wakeup for the
+/// reads a loop answers itself, `BinderyTransport.grants(onLoop:)`) without a restart. The config file's grants win. A file
 /// that stops parsing keeps the last good grants and is logged once per change.
 ///
 /// A change is seen by the file's stamp (device, inode, size, modification and change times),

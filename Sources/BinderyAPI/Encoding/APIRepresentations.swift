@@ -13,8 +13,10 @@ struct APIRepresentations: RepresentationRenderer {
     /// when first read.
     let tag: [UInt8]
 
-    /// The renderer of this build, or tagged by `identity` (tests: another build).
-    init(identity: String = "\(BuildInfo.summary) \(BuildInfo.executableBuildID ?? "no build id")") {
+    /// The renderer of this build, or tagged by `identity` (tests: another build). An
+    /// executable without a build id gets a tag of its own process: nothing stored before is
+    /// served, as it might come from other code of the same summary.
+    init(identity: String = "\(BuildInfo.summary) \(BuildInfo.executableBuildID ?? "no build id, process \(UUID().uuidString)")") {
         tag = Array(SHA256.digest(Data(identity.utf8)).prefix(StoredRepresentations.tagSize))
     }
 

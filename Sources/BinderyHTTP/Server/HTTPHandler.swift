@@ -115,8 +115,9 @@ public protocol HTTPHandler: Sendable {
     func respond(to request: HTTPRequest) async -> HTTPResponse
     /// Answers on the event loop without suspending, or nil to use `respond`.
     func respondImmediately(to request: HTTPRequest) -> HTTPResponse?
-    /// Event loop `loop` handled everything one wakeup brought and is about to wait: what
-    /// `respondImmediately` kept for the requests of one wakeup (a read snapshot) ends here.
+    /// Event loop `loop` handled everything a wakeup brought (one that brought events: only
+    /// those run `respondImmediately`) and is about to wait: what it kept for the requests of
+    /// one wakeup (a read snapshot) ends here.
     func loopWillWait(_ loop: Int)
 }
 

@@ -100,14 +100,19 @@ public final class Store: Sendable {
 
     /// Asks the writer to render the representations of the VMs `vms` and bindings `bindings`
     /// (read from their columns because they were not rendered): one write renders what is asked
-    /// meanwhile, in the background. At most `pendingRenderLimit` ids wait; more are asked for
-    /// again by their next read. A write that fails leaves them to their next read too.
+    /// meanwhile, in the background. An id is rendered at its second asking: a resource read
+    /// once (a client paging through every VM once) is not worth a write, one read again is
+    /// (rendering every page of a first walk through 20,000 VMs tripled its CPU per page).
+    /// At most `pendingRenderLimit` ids wait; more are asked for again by their next read. A
+    /// write that fails leaves them to their next read too.
     public func requestRendering(vms: [String] = [], bindings: [String] = []) {
         guard let renderer else { return }
         guard !vms.isEmpty || !bindings.isEmpty else { return }
         let mustStart = renderRequests.withLock { requests in
-            for id in vms where requests.count < Self.pendingRenderLimit { requests.vms.insert(id) }
-            for id in bindings where requests.count < Self.pendingRenderLimit { requests.bindings.insert(id) }
+            for id in vms where requests.count < Self.pendingRenderLimit && requests.isAskedAgain("vm " + id) { requests.vms.insert(id) }
+            for id in bindings where requests.count < Self.pendingRenderLimit && requests.isAskedAgain("binding " + id) {
+                requests.bindings.insert(id)
+            }
             guard !requests.isRendering, requests.count > 0 else { return false }
             requests.isRendering = true
             return true
@@ -131,12 +136,25 @@ public final class Store: Sendable {
     public static let pendingRenderLimit = 4096
 
     /// Ids waiting to be rendered, and whether a task is rendering them.
-    private struct RenderRequests {
+    struct RenderRequests {
         var vms: Set<String> = []
         var bindings: Set<String> = []
         var isRendering = false
+        /// Resources asked for once (forgotten all at once past `askedOnceLimit`).
+        var askedOnce: Set<String> = []
         var count: Int { vms.count + bindings.count }
+
+        /// Whether `key` was asked for before; remembers it otherwise.
+        mutating func isAskedAgain(_ key: String) -> Bool {
+            if askedOnce.remove(key) != nil { return true }
+            if askedOnce.count >= Store.askedOnceLimit { askedOnce.removeAll(keepingCapacity: true) }
+            askedOnce.insert(key)
+            return false
+        }
     }
+
+    /// The most resources remembered as asked for once (about 1 MiB of ids).
+    static let askedOnceLimit = 16_384
 
     private let renderRequests = Mutex(RenderRequests())
 
@@ -151,7 +169,9 @@ public final class Store: Sendable {
     /// The snapshot is kept for the next read of the slot while the writer commits nothing
     /// (`GroupCommitWriter.committedTransactions`), so a caller that heard back from a write
     /// reads it, until `endHeldRead`: starting and ending a read transaction, two `fcntl`
-    /// locks on the WAL index, was a tenth of a GET's CPU.
+    /// locks on the WAL index, was a tenth of a GET's CPU. What that allows, for the reads
+    /// of one wakeup of a loop: a write by another process, or one the writer committed but
+    /// has not counted yet, may be read by one slot and not yet by another.
     public func readHere<T>(slot: Int, _ body: (Database) throws -> T) throws -> T {
         let reader = try slotReader(slot)
         let commits = writer.committedTransactions
@@ -170,11 +190,11 @@ public final class Store: Sendable {
     /// waits, so an idle loop never holds the WAL back from a checkpoint nor reads old rows
     /// another process wrote.
     public func endHeldRead(slot: Int) {
-        guard let reader = slotReaders.withLock({ $0[slot] }) else { return }
+        // Read outside the queue: only the slot's own thread sets it.
+        guard let reader = slotReaders.withLock({ $0[slot] }), reader.snapshotAt != nil else { return }
         try? reader.queue.inDatabase { db in
-            guard reader.snapshotAt != nil else { return }
-            reader.snapshotAt = nil
             if db.isInsideTransaction { try db.execute(sql: "COMMIT") }
+            reader.snapshotAt = nil
         }
     }
 

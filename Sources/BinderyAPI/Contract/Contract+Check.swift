@@ -1,5 +1,6 @@
 import Foundation
 import BinderyHTTP
+import BinderyStore
 
 extension Contract.Operation {
     /// Checks a request against this operation: path parameters (a mismatch is 404: no such
@@ -127,25 +128,15 @@ struct QueryString {
             switch byte {
             case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
             case UInt8(ascii: "%"):
-                guard index != utf8.endIndex, let high = hexValue(utf8[index]) else { return nil }
+                guard index != utf8.endIndex, let high = utf8[index].hexDigitValue else { return nil }
                 index = utf8.index(after: index)
-                guard index != utf8.endIndex, let low = hexValue(utf8[index]) else { return nil }
+                guard index != utf8.endIndex, let low = utf8[index].hexDigitValue else { return nil }
                 index = utf8.index(after: index)
                 bytes.append(high << 4 | low)
             default: bytes.append(byte)
             }
         }
         return String(validating: bytes, as: UTF8.self)
-    }
-
-    /// The value of a hexadecimal digit, either case.
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     /// Every value given for `name`.

@@ -61,27 +61,18 @@ struct LoopReads: Sendable {
         case "getBinding":
             return ({ reads, request in
                 guard let id = request.plainPath("id") else { return nil }
-                if let stored = try reads.stored(request, { tag, db in try StoredRepresentations.binding(id, tag: tag, in: db) },
-                                                 requestRendering: { reads.store.requestRendering(bindings: [id]) }) {
-                    guard let stored else { throw APIError.missing("binding", id) }
-                    return stored
+                return try reads.one("binding", id, on: request, stored: { tag, db in try StoredRepresentations.binding(id, tag: tag, in: db) },
+                                     askRendering: { reads.store.requestRendering(bindings: [id]) }) { db in
+                    try ReadViews.bindingRecord(id, in: db).map { (try BindingJSON.bytes($0), $0.meta.resourceVersion) }
                 }
-                guard let record = try reads.store.readHere(slot: request.loop, { db in try ReadViews.bindingRecord(id, in: db) })
-                else { throw APIError.missing("binding", id) }
-                return json(bytes: try BindingJSON.bytes(record), etag: etag(record.meta.resourceVersion))
             }, [])
         case "getVM":
             return ({ reads, request in
                 guard let id = request.plainPath("id") else { return nil }
-                if let stored = try reads.stored(request, { tag, db in try StoredRepresentations.vm(id, tag: tag, in: db) },
-                                                 requestRendering: { reads.store.requestRendering(vms: [id]) }) {
-                    guard let stored else { throw APIError.missing("vm", id) }
-                    return stored
+                return try reads.one("vm", id, on: request, stored: { tag, db in try StoredRepresentations.vm(id, tag: tag, in: db) },
+                                     askRendering: { reads.store.requestRendering(vms: [id]) }) { db in
+                    try ReadViews.vmRecord(id, in: db).map { (try VMJSON.bytes($0.0, holder: $0.1), $0.0.meta.resourceVersion) }
                 }
-                guard let (record, holder) = try reads.store.readHere(slot: request.loop, { db in try ReadViews.vmRecord(id, in: db) }) else {
-                    throw APIError.missing("vm", id)
-                }
-                return json(bytes: try VMJSON.bytes(record, holder: holder), etag: etag(record.meta.resourceVersion))
             }, [])
         case "listVMs":
             return ({ reads, request in
@@ -119,20 +110,25 @@ struct LoopReads: Sendable {
         }
     }
 
-    /// The response for one resource from its stored representation (`StoredRepresentations`):
-    /// nil when the store keeps none or this one is not rendered (read the columns and ask for
-    /// it: `Store.requestRendering`), .some(nil) when it does not exist.
-    private func stored(_ request: LoopRequest, _ lookup: ([UInt8], StoreTransaction) throws -> StoredRepresentations.Lookup,
-                        requestRendering: () -> Void) throws -> HTTPResponse?? {
-        guard let tag = store.renderer?.tag else { return nil }
-        switch try store.readHere(slot: request.loop, { db in try lookup(tag, db) }) {
-        case let .found(body, resourceVersion): return .some(Self.json(bytes: body, etag: etag(resourceVersion)))
-        case .missing: return .some(nil)
-        case .unrendered:
-            requestRendering()
-            return nil
-        case .columnsOnly: return nil
+    /// One resource's answer, in one snapshot: its stored representation
+    /// (`StoredRepresentations`), else its JSON from the columns (`columns`: nil when it does
+    /// not exist), asking for the representation when this build has not rendered it.
+    private func one(_ resource: String, _ id: String, on request: LoopRequest,
+                     stored lookup: ([UInt8], StoreTransaction) throws -> StoredRepresentations.Lookup, askRendering: () -> Void,
+                     columns: (StoreTransaction) throws -> (json: [UInt8], resourceVersion: Int)?) throws -> HTTPResponse {
+        let found = try store.readHere(slot: request.loop) { db -> (json: [UInt8], resourceVersion: Int)? in
+            if let tag = store.renderer?.tag {
+                switch try lookup(tag, db) {
+                case let .found(json, resourceVersion): return (json, resourceVersion)
+                case .missing: return nil
+                case .unrendered: askRendering()
+                case .columnsOnly: break
+                }
+            }
+            return try columns(db)
         }
+        guard let found else { throw APIError.missing(resource, id) }
+        return Self.json(bytes: found.json, etag: etag(found.resourceVersion))
     }
 
     /// A list page written from stored representations, as `list` writes it; nil when one of

@@ -100,15 +100,16 @@ public enum StoredRepresentations {
     /// clients may see and that are not `renderer`'s yet (another request may have had them rendered).
     public static func render(vms: some Sequence<String>, bindings: some Sequence<String>, with renderer: any RepresentationRenderer,
                               in db: Database) throws {
+        precondition(renderer.tag.count == tagSize, "a renderer's tag is \(tagSize) bytes")
         let tag = Data(renderer.tag)
         for id in vms where try isUnrendered("vms", id, tag, db) {
             guard let item = try VMViews.visible(id, in: db) else { continue }
-            let value = stored(Result { try renderer.vm(item) }, renderer)
+            let value = stored(tag) { try renderer.vm(item) }
             try db.cachedStatement(sql: "UPDATE vms SET representation = ? WHERE id = ?").execute(arguments: [value, id])
         }
         for id in bindings where try isUnrendered("bindings", id, tag, db) {
             guard let record = try BindingRepository.fetch(id, in: db) else { continue }
-            let value = stored(Result { try renderer.binding(record) }, renderer)
+            let value = stored(tag) { try renderer.binding(record) }
             try db.cachedStatement(sql: "UPDATE bindings SET representation = ? WHERE id = ?").execute(arguments: [value, id])
         }
     }
@@ -121,12 +122,11 @@ public enum StoredRepresentations {
             """), arguments: [tag, id]) ?? false
     }
 
-    /// The column's value: the tag and `json`; the tag alone when it cannot be kept (nil: reads
-    /// use the columns, and do not ask again until a change sets it NULL); NULL when rendering failed.
-    private static func stored(_ json: Result<[UInt8]?, any Error>, _ renderer: any RepresentationRenderer) -> Data? {
-        precondition(renderer.tag.count == tagSize, "a renderer's tag is \(tagSize) bytes")
-        guard case let .success(json) = json else { return nil }
-        return Data(renderer.tag + (json ?? []))
+    /// The column's value: `tag` and the JSON `render` writes; the tag alone when it cannot be
+    /// kept (nil: reads use the columns, and do not ask again until a change sets it NULL);
+    /// NULL when rendering failed.
+    private static func stored(_ tag: Data, _ render: () throws -> [UInt8]?) -> Data? {
+        do { return tag + (try render() ?? []) } catch { return nil }
     }
 }
 

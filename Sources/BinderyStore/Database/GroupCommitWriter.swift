@@ -22,10 +22,11 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: [any Job] = []
     private var isDraining = false
-    private var counters = Statistics()
+    private var writesRun = 0
     /// Fired after every durable commit.
     public let committed = CommitSignal()
-    /// Transactions committed, counted before any of their writers hears back.
+    /// Transactions committed, counted before any of their writers hears back (changed under
+    /// `lock` with `writesRun`, read without it by `committedTransactions`).
     private let commitCount = Atomic<Int>(0)
 
     /// How many transactions this writer has committed: a read snapshot taken after this
@@ -42,7 +43,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
     /// Commits and writes so far.
     public var statistics: Statistics {
-        lock.withLock { counters }
+        lock.withLock { Statistics(commits: commitCount.load(ordering: .relaxed), writes: writesRun) }
     }
 
     /// Writes queued and not yet started.
@@ -118,7 +119,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
             let reason = lostTransaction.map { "\($0)" } ?? "\(error)"
             let requeued = Array(batch[ran...])
             lock.withLock {
-                counters.writes += ran
+                writesRun += ran
                 pending.insert(contentsOf: requeued, at: 0)
             }
             for job in batch[..<ran] {
@@ -126,10 +127,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
             }
             return
         }
-        commitCount.add(1, ordering: .releasing)
         lock.withLock {
-            counters.commits += 1
-            counters.writes += batch.count
+            commitCount.add(1, ordering: .releasing)
+            writesRun += batch.count
         }
         for job in batch {
             job.finish(nil)

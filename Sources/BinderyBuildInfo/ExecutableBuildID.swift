@@ -1,13 +1,11 @@
 import Glibc
 
 extension BuildInfo {
-    /// The GNU build id of the running executable (the linker's `NT_GNU_BUILD_ID` note) in
-    /// hexadecimal, nil without one: unlike `commit` and `builtAt`, it changes with every link
-    /// of different code, committed or not. Read once, from the program headers the kernel
-    /// mapped (found through `/proc/self/auxv`).
-    package static let executableBuildID: String? = readExecutableBuildID().map { bytes in
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-    }
+    /// The GNU build id of the running executable (the linker's `NT_GNU_BUILD_ID` note), nil
+    /// without one: unlike `commit` and `builtAt`, it changes with every link of different code,
+    /// committed or not. Read once, from the program headers the kernel mapped (found through
+    /// `/proc/self/auxv`).
+    package static let executableBuildID: [UInt8]? = readExecutableBuildID()
 
     private static func readExecutableBuildID() -> [UInt8]? {
         guard let auxv = fopen("/proc/self/auxv", "r") else { return nil }

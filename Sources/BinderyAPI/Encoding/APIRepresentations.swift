@@ -16,7 +16,7 @@ struct APIRepresentations: RepresentationRenderer {
     /// The renderer of this build, or tagged by `identity` (tests: another build). An
     /// executable without a build id gets a tag of its own process: nothing stored before is
     /// served, as it might come from other code of the same summary.
-    init(identity: String = "\(BuildInfo.summary) \(BuildInfo.executableBuildID ?? "no build id, process \(UUID().uuidString)")") {
+    init(identity: String = "\(BuildInfo.summary) \(BuildInfo.executableBuildID.map { Data($0).hexString } ?? "no build id, process \(UUID().uuidString)")") {
         tag = Array(SHA256.digest(Data(identity.utf8)).prefix(StoredRepresentations.tagSize))
     }
 
